@@ -1,0 +1,100 @@
+"""What every MarketStore backend provides; the backend is chosen by URL scheme.
+
+Times are UTC epoch milliseconds; ranges are half-open ``[start, end)`` on the dataset's
+time field (``models.TIME_FIELD``); ``None`` leaves that side open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal, Protocol
+
+import msgspec
+
+from petrosa_core.models import DatasetId, Record
+
+Order = Literal["asc", "desc"]
+
+
+class WriteResult(msgspec.Struct, frozen=True):
+    """What a batch write changed: new rows, replaced rows (open candles), and no-ops."""
+
+    inserted: int
+    updated: int
+    unchanged: int
+
+
+class Page(msgspec.Struct, frozen=True):
+    """One page of a range query; pass ``next_cursor`` back to continue after it."""
+
+    records: list[Record]
+    next_cursor: str | None
+
+
+class DatasetInfo(msgspec.Struct, frozen=True):
+    dataset: DatasetId
+    count: int
+    first_time: int | None
+    last_time: int | None
+
+
+class MarketStore(Protocol):
+    async def write(self, dataset: DatasetId, records: Sequence[Record]) -> WriteResult:
+        """Idempotent upsert on the natural key; durable when it returns.
+
+        A replayed record changes nothing; an open candle is replaced by a later update of
+        the same candle; a closed candle is final and never replaced.
+        """
+        ...
+
+    async def query(
+        self,
+        dataset: DatasetId,
+        start: int | None = None,
+        end: int | None = None,
+        *,
+        order: Order = "asc",
+        limit: int = 1000,
+        cursor: str | None = None,
+        trade_type: str | None = None,
+    ) -> Page:
+        """Records in ``[start, end)`` ordered by (time, key); resumable with ``cursor``."""
+        ...
+
+    async def latest(self, dataset: DatasetId, n: int = 1) -> list[Record]:
+        """The ``n`` newest records, newest first."""
+        ...
+
+    async def count(self, dataset: DatasetId, start: int | None = None, end: int | None = None) -> int:
+        """How many records lie in ``[start, end)``."""
+        ...
+
+    async def keys(
+        self,
+        dataset: DatasetId,
+        start: int | None = None,
+        end: int | None = None,
+        *,
+        trade_type: str | None = None,
+    ) -> list[int]:
+        """Integer natural keys in ``[start, end)`` in time order (open times, trade ids, u).
+
+        For trades, pass ``trade_type`` ("agg" or "raw"): ids of the two kinds overlap.
+        """
+        ...
+
+    async def delete_range(
+        self, dataset: DatasetId, start: int | None = None, end: int | None = None
+    ) -> int:
+        """Delete the records in ``[start, end)``; return how many went."""
+        ...
+
+    async def datasets(self) -> list[DatasetInfo]:
+        """Every dataset that holds records, with its count and first and last time."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise ``StoreUnavailable`` unless the store answers."""
+        ...
+
+    async def close(self) -> None: ...

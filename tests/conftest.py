@@ -1,0 +1,74 @@
+"""Session-wide real servers and per-test fresh stores.
+
+Servers: nats-server (JetStream), a MongoDB wire server (nx-27017, or a real MongoDB from
+``PETROSA_TEST_MONGODB_URL``) and MariaDB (``PETROSA_TEST_MYSQL_URL``, the local server
+with a fresh database, or a private mariadbd). A missing server fails the run with a
+message saying how to install it; nothing is skipped silently.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.harness.servers import MariaDB, MongoWireServer, NatsServer
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+WS_FRAMES = SHARED_DATA / "binance_usdm_ws_frames.jsonl"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"recorded data folder {SHARED_DATA} is absent (CI always has it)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    server = NatsServer(tmp_path_factory.mktemp("nats"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mongo_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if url := os.environ.get("PETROSA_TEST_MONGODB_URL"):
+        yield url.rstrip("/")
+        return
+    server = MongoWireServer(tmp_path_factory.mktemp("mongo"))
+    server.start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def mongo_url(mongo_server_url: str) -> str:
+    """A MongoDB URL naming a database no other test uses."""
+    return f"{mongo_server_url}/petrosa_test_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDB]:
+    server = MariaDB(tmp_path_factory.mktemp("mariadb"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mysql_url(mariadb: MariaDB) -> Iterator[str]:
+    """An asyncmy URL of a freshly created database, dropped after the test."""
+    url = mariadb.create_database()
+    yield url
+    mariadb.drop_database(url)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
