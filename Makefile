@@ -16,6 +16,7 @@ run: $(STAMP)
 	$(BIN)/petrosa dev
 
 test: $(STAMP)
+	scripts/ensure-mariadb
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -51,8 +51,9 @@ class DatasetId(msgspec.Struct, frozen=True):
     @classmethod
     def of(cls, kind: DatasetKind, symbol: str, interval: str | None = None) -> DatasetId:
         """Build a checked id: upper-case symbol, interval required for candles only."""
-        if not symbol.isalnum():
-            raise ValidationError("bad_symbol", f"{symbol!r} is not alphanumeric")
+        # Delivery contracts carry their expiry after an underscore: BTCUSDT_210924.
+        if not symbol.replace("_", "").isalnum() or symbol.startswith("_"):
+            raise ValidationError("bad_symbol", f"{symbol!r} is not a Binance symbol")
         if kind is DatasetKind.CANDLES:
             if interval is None:
                 raise ValidationError("missing_interval", "candles need an interval")

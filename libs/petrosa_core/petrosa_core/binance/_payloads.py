@@ -1,0 +1,242 @@
+"""Raw Binance USD-M futures websocket payloads, each able to become a domain record.
+
+Field names follow the domain; ``name=`` gives Binance's one-letter key. Decimal strings
+are typed ``float`` and converted by a non-strict msgspec decoder, which rounds them
+exactly as ``float(s)`` does. Fields the domain does not keep are not declared.
+"""
+
+from __future__ import annotations
+
+import msgspec
+from msgspec import field
+
+from petrosa_core.errors import ParseError
+from petrosa_core.intervals import INTERVALS
+from petrosa_core.models import BookTicker, Candle, DepthUpdate, MarkPrice, Ticker, Trade
+
+_KNOWN_INTERVALS = frozenset(INTERVALS)
+
+Levels = tuple[tuple[float, float], ...]
+
+
+class Payload(msgspec.Struct, tag_field="e", gc=False):
+    """Base of every payload; the ``e`` key picks the subclass."""
+
+    symbol: str = field(name="s")
+    event_time: int = field(name="E")
+
+
+class AggTradePayload(Payload, tag="aggTrade", gc=False):
+    agg_id: int = field(name="a")
+    price: float = field(name="p")
+    quantity: float = field(name="q")
+    first_trade_id: int = field(name="f")
+    last_trade_id: int = field(name="l")
+    trade_time: int = field(name="T")
+    is_buyer_maker: bool = field(name="m")
+
+    def to_record(self) -> Trade:
+        return Trade(
+            symbol=self.symbol,
+            trade_type="agg",
+            trade_id=self.agg_id,
+            price=self.price,
+            quantity=self.quantity,
+            trade_time=self.trade_time,
+            is_buyer_maker=self.is_buyer_maker,
+            event_time=self.event_time,
+            first_trade_id=self.first_trade_id,
+            last_trade_id=self.last_trade_id,
+        )
+
+
+class TradePayload(Payload, tag="trade", gc=False):
+    """A raw trade; every execution type ``X`` (MARKET, ADL, INSURANCE_FUND, ...) is kept."""
+
+    trade_id: int = field(name="t")
+    price: float = field(name="p")
+    quantity: float = field(name="q")
+    trade_time: int = field(name="T")
+    is_buyer_maker: bool = field(name="m")
+
+    def to_record(self) -> Trade:
+        return Trade(
+            symbol=self.symbol,
+            trade_type="raw",
+            trade_id=self.trade_id,
+            price=self.price,
+            quantity=self.quantity,
+            trade_time=self.trade_time,
+            is_buyer_maker=self.is_buyer_maker,
+            event_time=self.event_time,
+        )
+
+
+class KlineBody(msgspec.Struct, gc=False):
+    open_time: int = field(name="t")
+    close_time: int = field(name="T")
+    interval: str = field(name="i")
+    open: float = field(name="o")
+    close: float = field(name="c")
+    high: float = field(name="h")
+    low: float = field(name="l")
+    volume: float = field(name="v")
+    trade_count: int = field(name="n")
+    is_closed: bool = field(name="x")
+    quote_volume: float = field(name="q")
+    taker_buy_base_volume: float = field(name="V")
+    taker_buy_quote_volume: float = field(name="Q")
+
+
+class KlinePayload(Payload, tag="kline", gc=False):
+    k: KlineBody = field(name="k")
+
+    def to_record(self) -> Candle:
+        k = self.k
+        if k.interval not in _KNOWN_INTERVALS:
+            raise ParseError("bad_value", f"k.i: unknown kline interval {k.interval!r}")
+        return Candle(
+            symbol=self.symbol,
+            interval=k.interval,
+            open_time=k.open_time,
+            close_time=k.close_time,
+            open=k.open,
+            high=k.high,
+            low=k.low,
+            close=k.close,
+            volume=k.volume,
+            quote_volume=k.quote_volume,
+            trade_count=k.trade_count,
+            taker_buy_base_volume=k.taker_buy_base_volume,
+            taker_buy_quote_volume=k.taker_buy_quote_volume,
+            is_closed=k.is_closed,
+        )
+
+
+class MarkPricePayload(Payload, tag="markPriceUpdate", gc=False):
+    mark_price: float = field(name="p")
+    index_price: float = field(name="i")
+    estimated_settle_price: float = field(name="P")
+    # A string, not a float: delivery contracts send "" because they never pay funding.
+    funding_rate: str = field(name="r")
+    next_funding_time: int = field(name="T")
+
+    def to_record(self) -> MarkPrice:
+        return MarkPrice(
+            symbol=self.symbol,
+            event_time=self.event_time,
+            mark_price=self.mark_price,
+            index_price=self.index_price,
+            estimated_settle_price=self.estimated_settle_price,
+            funding_rate=_funding_rate(self.funding_rate),
+            next_funding_time=self.next_funding_time,
+        )
+
+
+def _funding_rate(text: str) -> float:
+    """Binance's ``r``; empty (a delivery contract, which pays no funding) reads as 0.0."""
+    if not text:
+        return 0.0
+    try:
+        return float(text)
+    except ValueError:
+        raise ParseError("bad_value", f"r: {text!r} is not a decimal") from None
+
+
+class DepthUpdatePayload(Payload, tag="depthUpdate", gc=False):
+    transaction_time: int = field(name="T")
+    first_update_id: int = field(name="U")
+    final_update_id: int = field(name="u")
+    prev_final_update_id: int = field(name="pu")
+    bids: Levels = field(name="b")
+    asks: Levels = field(name="a")
+
+    def to_record(self) -> DepthUpdate:
+        return DepthUpdate(
+            symbol=self.symbol,
+            event_time=self.event_time,
+            transaction_time=self.transaction_time,
+            first_update_id=self.first_update_id,
+            final_update_id=self.final_update_id,
+            prev_final_update_id=self.prev_final_update_id,
+            bids=self.bids,
+            asks=self.asks,
+        )
+
+
+class TickerPayload(Payload, tag="24hrTicker", gc=False):
+    price_change: float = field(name="p")
+    price_change_percent: float = field(name="P")
+    weighted_avg_price: float = field(name="w")
+    last_price: float = field(name="c")
+    last_quantity: float = field(name="Q")
+    open_price: float = field(name="o")
+    high_price: float = field(name="h")
+    low_price: float = field(name="l")
+    volume: float = field(name="v")
+    quote_volume: float = field(name="q")
+    open_time: int = field(name="O")
+    close_time: int = field(name="C")
+    first_trade_id: int = field(name="F")
+    last_trade_id: int = field(name="L")
+    trade_count: int = field(name="n")
+
+    def to_record(self) -> Ticker:
+        return Ticker(
+            symbol=self.symbol,
+            event_time=self.event_time,
+            price_change=self.price_change,
+            price_change_percent=self.price_change_percent,
+            weighted_avg_price=self.weighted_avg_price,
+            last_price=self.last_price,
+            last_quantity=self.last_quantity,
+            open_price=self.open_price,
+            high_price=self.high_price,
+            low_price=self.low_price,
+            volume=self.volume,
+            quote_volume=self.quote_volume,
+            open_time=self.open_time,
+            close_time=self.close_time,
+            first_trade_id=self.first_trade_id,
+            last_trade_id=self.last_trade_id,
+            trade_count=self.trade_count,
+        )
+
+
+class BookTickerPayload(Payload, tag="bookTicker", gc=False):
+    update_id: int = field(name="u")
+    transaction_time: int = field(name="T")
+    bid_price: float = field(name="b")
+    bid_quantity: float = field(name="B")
+    ask_price: float = field(name="a")
+    ask_quantity: float = field(name="A")
+
+    def to_record(self) -> BookTicker:
+        return BookTicker(
+            symbol=self.symbol,
+            update_id=self.update_id,
+            event_time=self.event_time,
+            transaction_time=self.transaction_time,
+            bid_price=self.bid_price,
+            bid_quantity=self.bid_quantity,
+            ask_price=self.ask_price,
+            ask_quantity=self.ask_quantity,
+        )
+
+
+AnyPayload = (
+    AggTradePayload
+    | TradePayload
+    | KlinePayload
+    | MarkPricePayload
+    | DepthUpdatePayload
+    | TickerPayload
+    | BookTickerPayload
+)
+
+
+class Envelope(msgspec.Struct, gc=False):
+    """Binance's combined-stream wrapper ``{"stream": ..., "data": {...}}``."""
+
+    data: AnyPayload
+    stream: str = ""
