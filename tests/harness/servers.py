@@ -101,7 +101,8 @@ class MongoWireServer:
             raise RuntimeError("nx-27017 not found: run `make test`, which installs it")
         cmd = [binary, "--host", "127.0.0.1", "-p", str(self.port), "--data-dir", "memory",
                "--log-file", str(self.workdir / "nx.log"), "--pid-file", str(self.workdir / "nx.pid")]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
         wait_for_port(self.port, proc=self.proc)
 
     def stop(self) -> None:

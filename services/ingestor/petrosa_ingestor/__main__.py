@@ -1,0 +1,3 @@
+from petrosa_ingestor.app import main
+
+main()

@@ -1,0 +1,91 @@
+"""The ingestor process: JetStream stream and durable consumer in, market store out."""
+
+from __future__ import annotations
+
+from petrosa_core.binance import FrameParser
+from petrosa_core.bus import Bus, connect, ensure_pull_consumer, ensure_stream
+from petrosa_core.http import health_app, serve_http
+from petrosa_core.market import MarketStore, open_market_store
+from petrosa_core.metadata import MetadataStore
+from petrosa_core.runtime import Runtime, run_service
+from petrosa_ingestor.consumer import IngestConfig, Ingestor
+from petrosa_ingestor.settings import IngestorSettings
+
+
+def ingest_config(settings: IngestorSettings) -> IngestConfig:
+    return IngestConfig(
+        subject=settings.nats_consumer_subject,
+        batch_size=settings.ingest_batch_size,
+        flush_interval=settings.ingest_flush_interval,
+        fetch_batch=settings.ingest_fetch_batch,
+        nak_delay=settings.ingest_nak_delay,
+        deadletter_subject=settings.deadletter_subject,
+        audit_events_subject=settings.audit_events_subject,
+    )
+
+
+async def open_bus(runtime: Runtime, settings: IngestorSettings) -> Bus:
+    bus = await connect(settings.nats_url, name=f"petrosa-{settings.service_name}")
+    runtime.add_closer("nats", bus.close)
+
+    async def connected() -> bool:
+        return bus.is_connected
+
+    runtime.add_check("nats", connected)
+    return bus
+
+
+async def open_stores(runtime: Runtime, settings: IngestorSettings) -> tuple[MarketStore, MetadataStore]:
+    market = await open_market_store(settings.market_store_url)
+    runtime.add_closer("market_store", market.close)
+    metadata = await MetadataStore.open(settings.metadata_store_url)
+    runtime.add_closer("metadata_store", metadata.close)
+    return market, metadata
+
+
+async def build_ingestor(runtime: Runtime, settings: IngestorSettings) -> Ingestor:
+    """Connect everything and provision the stream and the shared durable consumer."""
+    bus = await open_bus(runtime, settings)
+    market, metadata = await open_stores(runtime, settings)
+    await ensure_stream(
+        bus.js,
+        settings.nats_stream_name,
+        [settings.nats_consumer_subject],
+        storage=settings.nats_stream_storage,
+        max_age=settings.nats_stream_max_age or None,
+        max_bytes=settings.nats_stream_max_bytes if settings.nats_stream_max_bytes > 0 else None,
+    )
+    await ensure_pull_consumer(
+        bus.js,
+        settings.nats_stream_name,
+        settings.nats_consumer_durable,
+        filter_subject=settings.nats_consumer_subject,
+        max_ack_pending=settings.ingest_max_ack_pending,
+        ack_wait=settings.ingest_ack_wait,
+    )
+    subscription = await bus.js.pull_subscribe_bind(
+        durable=settings.nats_consumer_durable, stream=settings.nats_stream_name
+    )
+    parser = FrameParser(max_bytes=settings.ingest_max_frame_bytes)
+    ingestor = Ingestor(
+        subscription, market, metadata, bus.client, ingest_config(settings), parser
+    )
+
+    async def store_available() -> bool:
+        return ingestor.store_available
+
+    runtime.add_check("market_store", store_available)
+    return ingestor
+
+
+async def start(runtime: Runtime, settings: IngestorSettings) -> None:
+    """Serve probes first so liveness answers while the clients connect."""
+    await serve_http(runtime, health_app(runtime), settings.metrics_port)
+    ingestor = await build_ingestor(runtime, settings)
+    runtime.spawn("ingest", ingestor.run(runtime.stopping))
+    runtime.spawn("consumer-lag", ingestor.poll_lag(runtime.stopping))
+
+
+def main() -> None:
+    """Run the ingestor until SIGTERM; exit 2 on bad settings, 1 on a failure."""
+    run_service(IngestorSettings, start)

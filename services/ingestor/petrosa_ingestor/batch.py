@@ -1,0 +1,40 @@
+"""The write buffer: parsed records grouped by dataset, with the messages they came from."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+
+from nats.aio.msg import Msg
+
+from petrosa_core.models import DatasetId, Record
+
+
+class Batch:
+    """Records waiting for one flush; the messages are acked once every group is written."""
+
+    def __init__(self) -> None:
+        self.groups: dict[DatasetId, list[Record]] = defaultdict(list)
+        self.messages: list[tuple[Msg, str]] = []  # (message, event type) in arrival order
+        self.received_at: list[float] = []
+        self.opened_at: float | None = None
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+    def add_message(self, msg: Msg, event_type: str) -> None:
+        now = time.monotonic()
+        if self.opened_at is None:
+            self.opened_at = now
+        self.messages.append((msg, event_type))
+        self.received_at.append(now)
+
+    def add_record(self, record: Record) -> None:
+        self.groups[record.dataset].append(record)
+
+    def age(self) -> float:
+        return 0.0 if self.opened_at is None else time.monotonic() - self.opened_at
+
+    def datasets(self) -> Iterator[tuple[DatasetId, list[Record]]]:
+        return iter(self.groups.items())

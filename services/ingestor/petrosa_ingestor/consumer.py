@@ -1,0 +1,253 @@
+"""The ingest loop: fetch frames from JetStream, parse, buffer, write idempotently, then ack.
+
+A frame is acked only after the write holding it returned (durable). When the store
+fails, everything buffered is nak'ed with a delay and fetching stops until the store
+answers again, so the backlog waits in JetStream rather than in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Iterable
+from typing import Protocol
+
+import msgspec
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js.client import JetStreamContext
+
+from petrosa_core.binance import FrameParser, event_type_of
+from petrosa_core.errors import ParseError, StoreError
+from petrosa_core.market import MarketStore
+from petrosa_core.models import DatasetId, MarkPrice, Record
+from petrosa_ingestor import metrics
+from petrosa_ingestor.batch import Batch
+from petrosa_ingestor.funding import FundingTracker
+from petrosa_ingestor.sequences import SequenceBreak, SequenceTracker
+
+log = logging.getLogger("petrosa.ingestor")
+
+# How long an idle fetch waits before the loop looks at the stop flag again.
+IDLE_POLL_SECONDS = 1.0
+# How often an unavailable store is probed; recovery is noticed within this delay.
+STORE_PROBE_SECONDS = 0.5
+
+
+class Catalog(Protocol):
+    """The part of the metadata store the ingestor uses (``MetadataStore`` satisfies it)."""
+
+    async def register_dataset(
+        self, dataset_id: DatasetId, *, source: str, description: str = ""
+    ) -> bool: ...
+
+    async def add_lineage(self, dataset_id: DatasetId | str, *, source: str, process: str) -> int:
+        ...
+
+
+class Publisher(Protocol):
+    """Plain NATS publish (``nats.aio.client.Client`` satisfies it)."""
+
+    def publish(
+        self, subject: str, payload: bytes = b"", reply: str = "",
+        headers: dict[str, str] | None = None,
+    ) -> Awaitable[None]: ...
+
+
+class IngestConfig(msgspec.Struct, frozen=True):
+    subject: str
+    batch_size: int
+    flush_interval: float
+    fetch_batch: int
+    nak_delay: float
+    deadletter_subject: str
+    audit_events_subject: str
+
+
+class Ingestor:
+    """Consumes one durable pull subscription into a market store."""
+
+    def __init__(
+        self,
+        subscription: JetStreamContext.PullSubscription,
+        store: MarketStore,
+        catalog: Catalog,
+        publisher: Publisher,
+        config: IngestConfig,
+        parser: FrameParser | None = None,
+    ) -> None:
+        self.subscription = subscription
+        self.store = store
+        self.catalog = catalog
+        self.publisher = publisher
+        self.config = config
+        self.parser = parser or FrameParser()
+        self.store_available = True
+        self._batch = Batch()
+        self._sequences = SequenceTracker()
+        self._funding = FundingTracker()
+        self._registered: set[DatasetId] = set()
+        self._source = f"nats:{config.subject}"
+        metrics.STORE_AVAILABLE.set(1)
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Ingest until ``stopping`` is set, then flush and ack what is buffered."""
+        while not stopping.is_set():
+            if not self.store_available:
+                await self._wait_for_store(stopping)
+                continue
+            await self._fetch_round()
+            if len(self._batch) >= self.config.batch_size or self._flush_due():
+                await self.flush()
+        await self.flush()
+
+    def _flush_due(self) -> bool:
+        return bool(self._batch.groups) and self._batch.age() >= self.config.flush_interval
+
+    async def _fetch_round(self) -> None:
+        room = min(self.config.fetch_batch, self.config.batch_size - len(self._batch))
+        if self._batch.groups:
+            timeout = max(self.config.flush_interval - self._batch.age(), 0.005)
+        else:
+            timeout = IDLE_POLL_SECONDS
+        try:
+            messages = await self.subscription.fetch(max(room, 1), timeout=timeout)
+        except nats.errors.TimeoutError:
+            return
+        except (nats.errors.Error, OSError) as exc:
+            # Disconnected or reconnecting: the client retries; do not spin meanwhile.
+            log.warning("fetch failed: %s", exc)
+            await asyncio.sleep(STORE_PROBE_SECONDS)
+            return
+        for msg in messages:
+            await self._accept(msg)
+
+    async def _accept(self, msg: Msg) -> None:
+        try:
+            record = self.parser.parse(msg.data)
+        except ParseError as exc:
+            await self._dead_letter(msg, exc)
+            return
+        event_type = event_type_of(record)
+        metrics.MESSAGES_RECEIVED.labels(event_type).inc()
+        self._batch.add_message(msg, event_type)
+        self._batch.add_record(record)
+        if isinstance(record, MarkPrice) and (settled := self._funding.observe(record)):
+            self._batch.add_record(settled)
+        if brk := self._sequences.observe(record):
+            await self._report_break(brk)
+
+    async def flush(self) -> None:
+        """Write every buffered group; ack on success, nak everything on a store failure."""
+        batch, self._batch = self._batch, Batch()
+        if not batch.groups:
+            return
+        try:
+            await self._write(batch)
+        except StoreError as exc:
+            await self._store_failed(batch, exc)
+            return
+        await self._ack(batch)
+        await self._register(batch.groups)
+
+    async def _write(self, batch: Batch) -> None:
+        for dataset, records in batch.datasets():
+            started = time.perf_counter()
+            await self.store.write(dataset, records)
+            metrics.WRITE_SECONDS.labels(dataset.kind.value).observe(time.perf_counter() - started)
+
+    async def _ack(self, batch: Batch) -> None:
+        now_mono, now_wall = time.monotonic(), time.time()
+        metrics.BATCH_SIZE.observe(len(batch))
+        for (msg, event_type), received in zip(batch.messages, batch.received_at, strict=True):
+            try:
+                await msg.ack()
+            except (nats.errors.Error, OSError) as exc:
+                # The frame is stored; JetStream redelivers it and the write is a no-op.
+                log.warning("ack failed, frame will be redelivered: %s", exc)
+            metrics.MESSAGES_PROCESSED.labels(event_type).inc()
+            metrics.PROCESSING_SECONDS.observe(now_mono - received)
+            published = msg.metadata.timestamp.timestamp()
+            metrics.PUBLISH_TO_WRITE_SECONDS.observe(max(now_wall - published, 0.0))
+
+    async def _store_failed(self, batch: Batch, exc: StoreError) -> None:
+        log.error("market store write failed; pausing intake: %s", exc)
+        self.store_available = False
+        metrics.STORE_AVAILABLE.set(0)
+        for msg, event_type in batch.messages:
+            metrics.MESSAGES_FAILED.labels(event_type, "store_unavailable").inc()
+            try:
+                await msg.nak(delay=self.config.nak_delay)
+            except (nats.errors.Error, OSError):
+                pass  # unacked frames are redelivered after ack_wait anyway
+        # Funding records derived from these frames would not be derived again on
+        # redelivery (the tracker has moved on), so they wait for the next flush.
+        for dataset, records in batch.datasets():
+            if dataset.kind.value == "funding_rates":
+                for record in records:
+                    self._batch.add_record(record)
+
+    async def _wait_for_store(self, stopping: asyncio.Event) -> None:
+        try:
+            await self.store.ping()
+        except StoreError:
+            await _wait(stopping, STORE_PROBE_SECONDS)
+            return
+        log.info("market store is back; resuming intake")
+        self.store_available = True
+        metrics.STORE_AVAILABLE.set(1)
+
+    async def _register(self, datasets: Iterable[DatasetId]) -> None:
+        for dataset in [d for d in datasets if d not in self._registered]:
+            try:
+                if await self.catalog.register_dataset(dataset, source=self._source):
+                    await self.catalog.add_lineage(dataset, source=self._source, process="ingestor")
+            except StoreError as exc:
+                log.warning("cannot register dataset %s yet: %s", dataset, exc)
+                return
+            self._registered.add(dataset)
+
+    async def _dead_letter(self, msg: Msg, exc: ParseError) -> None:
+        metrics.MESSAGES_FAILED.labels("unknown", exc.reason).inc()
+        headers = {
+            "Petrosa-Error-Reason": exc.reason,
+            "Petrosa-Error-Detail": exc.detail[:512],
+            "Petrosa-Original-Subject": msg.subject,
+        }
+        try:
+            await self.publisher.publish(self.config.deadletter_subject, msg.data, headers=headers)
+            await msg.term()
+        except (nats.errors.Error, OSError) as exc_pub:
+            # Not terminated: JetStream redelivers it and it is dead-lettered then.
+            log.warning("dead-letter publish failed: %s", exc_pub)
+            return
+        metrics.DEAD_LETTERS.labels(exc.reason).inc()
+
+    async def _report_break(self, brk: SequenceBreak) -> None:
+        metrics.SEQUENCE_BREAKS.labels(brk.check).inc()
+        event = {"type": "sequence_break", **msgspec.structs.asdict(brk)}
+        try:
+            await self.publisher.publish(self.config.audit_events_subject, msgspec.json.encode(event))
+        except (nats.errors.Error, OSError) as exc:
+            log.warning("cannot publish sequence break: %s", exc)
+
+    async def poll_lag(self, stopping: asyncio.Event, every: float = 5.0) -> None:
+        """Keep the consumer-lag gauges current."""
+        while not stopping.is_set():
+            try:
+                info = await self.subscription.consumer_info()
+            except (nats.errors.Error, OSError) as exc:
+                log.debug("consumer info unavailable: %s", exc)
+            else:
+                metrics.CONSUMER_PENDING.set(info.num_pending or 0)
+                metrics.CONSUMER_ACK_PENDING.set(info.num_ack_pending or 0)
+            await _wait(stopping, every)
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    """Sleep ``seconds`` or until ``event`` is set, whichever comes first."""
+    try:
+        await asyncio.wait_for(event.wait(), seconds)
+    except TimeoutError:
+        pass

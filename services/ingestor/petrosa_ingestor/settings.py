@@ -1,0 +1,40 @@
+"""Ingestor settings; names follow the original service where it had one."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from petrosa_core.settings import CoreSettings
+
+
+class IngestorSettings(CoreSettings):
+    """``NATS_CONSUMER_SUBJECT`` is where the socket client publishes raw frames."""
+
+    service_name: str = "ingestor"
+    nats_consumer_subject: str = "binance.futures.websocket.data"
+    nats_stream_name: str = "MARKET_DATA"
+    nats_stream_storage: Literal["file", "memory"] = "file"
+    nats_stream_max_age: float = Field(7 * 24 * 3600.0, ge=0)  # seconds; 0 = unlimited
+    nats_stream_max_bytes: int = Field(10 * 1024**3, ge=-1)  # -1 = unlimited
+    nats_consumer_durable: str = "ingestor"
+    # Frames delivered and not yet acked, across all replicas: the memory bound.
+    ingest_max_ack_pending: int = Field(20_000, ge=1)
+    # Flush on size or on age. 2000 frames per flush amortises SQLite's commit; 0.25 s keeps
+    # a quiet market's frames visible quickly (chosen by `python -m benchmarks ingest`).
+    ingest_batch_size: int = Field(2000, ge=1)
+    ingest_flush_interval: float = Field(0.25, gt=0)
+    ingest_fetch_batch: int = Field(1000, ge=1)
+    ingest_ack_wait: float = Field(30.0, gt=0)
+    ingest_nak_delay: float = Field(1.0, ge=0)
+    # Larger frames are dead-lettered unparsed; Binance's largest (depth) are tens of KiB.
+    ingest_max_frame_bytes: int = Field(1024**2, ge=1024)
+    deadletter_subject: str = "petrosa.deadletter.ingestor"
+    audit_events_subject: str = "petrosa.audit.events"
+
+    @model_validator(mode="after")
+    def _batch_fits_ack_window(self) -> IngestorSettings:
+        if self.ingest_batch_size > self.ingest_max_ack_pending:
+            raise ValueError("INGEST_BATCH_SIZE must not exceed INGEST_MAX_ACK_PENDING")
+        return self
