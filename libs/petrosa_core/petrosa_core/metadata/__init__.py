@@ -1,0 +1,37 @@
+"""The SQL metadata store (catalog, lineage, findings, health, backfill jobs, schemas)."""
+
+from petrosa_core.metadata._catalog import check_schema
+from petrosa_core.metadata._records import (
+    ACTIVE_STATUSES,
+    FINAL_STATUSES,
+    BackfillJob,
+    DatasetRecord,
+    Finding,
+    FindingIn,
+    FindingStatus,
+    HealthRecord,
+    JobStatus,
+    LineageRecord,
+    SchemaRecord,
+    SyncResult,
+)
+from petrosa_core.metadata.store import MIGRATIONS, VERSION_TABLE, MetadataStore
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "FINAL_STATUSES",
+    "MIGRATIONS",
+    "VERSION_TABLE",
+    "BackfillJob",
+    "DatasetRecord",
+    "Finding",
+    "FindingIn",
+    "FindingStatus",
+    "HealthRecord",
+    "JobStatus",
+    "LineageRecord",
+    "MetadataStore",
+    "SchemaRecord",
+    "SyncResult",
+    "check_schema",
+]

@@ -1,0 +1,176 @@
+"""The dataset catalog, its lineage, and the JSON Schema registry."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import fastjsonschema
+import sqlalchemy as sa
+
+from petrosa_core.errors import ValidationError
+from petrosa_core.metadata._base import SqlBase, check_text, inserted_id
+from petrosa_core.metadata._records import (
+    DatasetRecord,
+    JsonObject,
+    LineageRecord,
+    SchemaRecord,
+)
+from petrosa_core.metadata._tables import datasets, lineage_records, schemas
+from petrosa_core.models import DatasetId, DatasetKind
+
+DRAFT_07 = "http://json-schema.org/draft-07/schema"
+# fastjsonschema reports a malformed schema with its own error or, for wrong shapes, with
+# whatever the generator tripped over.
+_SCHEMA_ERRORS = (
+    fastjsonschema.JsonSchemaDefinitionException,
+    re.error,
+    AttributeError,
+    TypeError,
+    ValueError,
+    KeyError,
+)
+
+
+def _refuse_remote(uri: str) -> Any:
+    raise ValidationError("remote_schema_ref", f"{uri}: only refs inside the document are allowed")
+
+
+# Schemas come from API clients: a $ref must never make the server fetch a URL or read a file.
+_NO_REMOTE_REFS = dict.fromkeys(("", "http", "https", "ftp", "file", "data"), _refuse_remote)
+
+
+def check_schema(document: Any) -> None:
+    """Raise ``ValidationError`` unless ``document`` is a compilable draft-07 JSON Schema."""
+    if not isinstance(document, dict):
+        raise ValidationError("invalid_schema", "a schema must be a JSON object")
+    declared = document.get("$schema", DRAFT_07)
+    if not isinstance(declared, str) or declared.rstrip("#") != DRAFT_07:
+        raise ValidationError("unsupported_schema_draft", f"{declared!r} is not draft-07")
+    try:
+        fastjsonschema.compile(document, handlers=_NO_REMOTE_REFS)
+    except _SCHEMA_ERRORS as exc:
+        raise ValidationError("invalid_schema", str(exc)) from exc
+
+
+class CatalogOps(SqlBase):
+    async def register_dataset(
+        self, dataset_id: DatasetId, *, source: str, description: str = ""
+    ) -> bool:
+        """Record a dataset once; True if this call created it (safe under concurrent callers).
+
+        The first ``source`` stays; a later non-empty ``description`` replaces the stored one.
+        """
+        check_text("source", source, 64)
+        if len(description) > 512:
+            raise ValidationError("bad_description", "description must be at most 512 characters")
+        now = self._clock()
+        row = {
+            "id": str(dataset_id),
+            "kind": dataset_id.kind.value,
+            "symbol": dataset_id.symbol,
+            "interval": dataset_id.interval,
+            "source": source,
+            "description": description,
+            "created_at": now,
+            "updated_at": now,
+        }
+        if await self._insert_new(datasets, row):
+            return True
+        if description:
+            async with self._write() as conn:
+                await conn.execute(
+                    sa.update(datasets)
+                    .where(datasets.c.id == row["id"], datasets.c.description != description)
+                    .values(description=description, updated_at=now)
+                )
+        return False
+
+    async def get_dataset(self, dataset_id: DatasetId | str) -> DatasetRecord | None:
+        query = sa.select(datasets).where(datasets.c.id == str(dataset_id))
+        return await self._one(DatasetRecord, query)
+
+    async def list_datasets(
+        self,
+        kind: DatasetKind | None = None,
+        symbol: str | None = None,
+        interval: str | None = None,
+    ) -> list[DatasetRecord]:
+        query = sa.select(datasets).order_by(datasets.c.id)
+        if kind is not None:
+            query = query.where(datasets.c.kind == kind.value)
+        if symbol is not None:
+            query = query.where(datasets.c.symbol == symbol.upper())
+        if interval is not None:
+            query = query.where(datasets.c.interval == interval)
+        return await self._all(DatasetRecord, query)
+
+    async def add_lineage(
+        self,
+        dataset_id: DatasetId | str,
+        *,
+        source: str,
+        process: str,
+        job_id: str | None = None,
+        start: int | None = None,
+        end: int | None = None,
+        record_count: int | None = None,
+        details: JsonObject | None = None,
+    ) -> int:
+        """Record that ``dataset_id`` was produced from ``source``; returns the record id."""
+        check_text("source", source, 128)
+        check_text("process", process, 64)
+        row = {
+            "dataset_id": str(dataset_id),
+            "source": source,
+            "process": process,
+            "job_id": job_id,
+            "range_start": start,
+            "range_end": end,
+            "record_count": record_count,
+            "details": details,
+            "created_at": self._clock(),
+        }
+        async with self._write() as conn:
+            result = await conn.execute(sa.insert(lineage_records).values(row))
+        return inserted_id(result)
+
+    async def lineage_for(self, dataset_id: DatasetId | str) -> list[LineageRecord]:
+        """Where ``dataset_id`` came from (upstream), oldest first."""
+        query = sa.select(lineage_records).where(lineage_records.c.dataset_id == str(dataset_id))
+        return await self._all(LineageRecord, query.order_by(lineage_records.c.id))
+
+    async def lineage_from(self, source: DatasetId | str) -> list[LineageRecord]:
+        """What was produced from ``source`` (downstream), oldest first."""
+        query = sa.select(lineage_records).where(lineage_records.c.source == str(source))
+        return await self._all(LineageRecord, query.order_by(lineage_records.c.id))
+
+    async def register_schema(self, name: str, version: int, schema: JsonObject) -> bool:
+        """Store a draft-07 schema; True if new, False if this exact document is already there.
+
+        A different document under an existing (name, version) is refused: versions are final.
+        """
+        check_text("schema_name", name, 128)
+        if version < 1:
+            raise ValidationError("bad_schema_version", "versions start at 1")
+        check_schema(schema)
+        row = {"name": name, "version": version, "document": schema, "created_at": self._clock()}
+        if await self._insert_new(schemas, row):
+            return True
+        existing = await self.get_schema(name, version)
+        if existing is None or existing.document != schema:
+            raise ValidationError("schema_version_exists", f"{name} v{version} differs")
+        return False
+
+    async def get_schema(self, name: str, version: int | None = None) -> SchemaRecord | None:
+        """One version of a schema, or its latest when ``version`` is None."""
+        query = sa.select(schemas).where(schemas.c.name == name)
+        if version is not None:
+            query = query.where(schemas.c.version == version)
+        return await self._one(SchemaRecord, query.order_by(schemas.c.version.desc()))
+
+    async def list_schemas(self) -> list[SchemaRecord]:
+        """Every version of every schema, by name then version."""
+        return await self._all(
+            SchemaRecord, sa.select(schemas).order_by(schemas.c.name, schemas.c.version)
+        )

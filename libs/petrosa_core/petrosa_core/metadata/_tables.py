@@ -1,0 +1,160 @@
+"""SQLAlchemy Core tables of the metadata store: the shape the migrations must produce.
+
+Times are native timestamps (``DATETIME(3)`` on MariaDB) holding naive UTC, read and
+written as int epoch milliseconds through ``EpochMs``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeEngine
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
+def ms_to_datetime(ms: int) -> datetime:
+    """Naive UTC datetime of an epoch-ms time (exact integer arithmetic)."""
+    return (_EPOCH + ms * _MS).replace(tzinfo=None)
+
+
+def datetime_to_ms(value: datetime) -> int:
+    """Epoch ms of a datetime; a naive one is UTC."""
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return (aware - _EPOCH) // _MS
+
+
+class EpochMs(sa.TypeDecorator[int]):
+    """A millisecond-precision UTC timestamp column exposed as int epoch ms."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[datetime]:
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=3))
+        return dialect.type_descriptor(sa.DateTime())
+
+    def process_bind_param(self, value: int | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else ms_to_datetime(value)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> int | None:
+        return None if value is None else datetime_to_ms(value)
+
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+DATASET_ID = 96
+metadata = sa.MetaData()
+
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("id", sa.String(DATASET_ID), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("symbol", sa.String(32), nullable=False),
+    sa.Column("interval", sa.String(8), nullable=True),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("description", sa.String(512), nullable=False),
+    sa.Column("created_at", EpochMs(), nullable=False),
+    sa.Column("updated_at", EpochMs(), nullable=False),
+    sa.Index("ix_datasets_kind_symbol", "kind", "symbol"),
+    sa.Index("ix_datasets_symbol", "symbol"),
+)
+
+lineage_records = sa.Table(
+    "lineage_records",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("dataset_id", sa.String(DATASET_ID), nullable=False),
+    sa.Column("source", sa.String(128), nullable=False),
+    sa.Column("process", sa.String(64), nullable=False),
+    sa.Column("job_id", sa.String(32), nullable=True),
+    sa.Column("range_start", EpochMs(), nullable=True),
+    sa.Column("range_end", EpochMs(), nullable=True),
+    sa.Column("record_count", sa.BigInteger(), nullable=True),
+    sa.Column("details", sa.JSON(), nullable=True),
+    sa.Column("created_at", EpochMs(), nullable=False),
+    sa.Index("ix_lineage_records_dataset_id", "dataset_id", "created_at"),
+    sa.Index("ix_lineage_records_source", "source", "created_at"),
+)
+
+audit_logs = sa.Table(
+    "audit_logs",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("dataset_id", sa.String(DATASET_ID), nullable=False),
+    sa.Column("check", sa.String(64), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("range_start", EpochMs(), nullable=True),
+    sa.Column("range_end", EpochMs(), nullable=True),
+    sa.Column("details", sa.JSON(), nullable=False),
+    sa.Column("first_seen_at", EpochMs(), nullable=False),
+    sa.Column("last_seen_at", EpochMs(), nullable=False),
+    sa.Column("resolved_at", EpochMs(), nullable=True),
+    sa.Index("ix_audit_logs_dataset_check_status", "dataset_id", "check", "status"),
+    sa.Index("ix_audit_logs_status", "status"),
+)
+
+health_metrics = sa.Table(
+    "health_metrics",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("dataset_id", sa.String(DATASET_ID), nullable=False),
+    sa.Column("score", sa.Float(), nullable=False),
+    sa.Column("completeness", sa.Float(), nullable=False),
+    sa.Column("validity", sa.Float(), nullable=False),
+    sa.Column("freshness", sa.Float(), nullable=False),
+    sa.Column("consistency", sa.Float(), nullable=False),
+    sa.Column("details", sa.JSON(), nullable=False),
+    sa.Column("measured_at", EpochMs(), nullable=False),
+    sa.Index("ix_health_metrics_dataset_measured", "dataset_id", "measured_at"),
+)
+
+backfill_jobs = sa.Table(
+    "backfill_jobs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("dataset_id", sa.String(DATASET_ID), nullable=False),
+    sa.Column("symbol", sa.String(32), nullable=False),
+    sa.Column("data_type", sa.String(32), nullable=False),
+    sa.Column("interval", sa.String(8), nullable=True),
+    sa.Column("range_start", EpochMs(), nullable=False),
+    sa.Column("range_end", EpochMs(), nullable=False),
+    sa.Column("origin", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("cancel_requested", sa.Boolean(), nullable=False),
+    sa.Column("records_written", sa.BigInteger(), nullable=False),
+    sa.Column("pages", sa.Integer(), nullable=False),
+    sa.Column("weight_used", sa.BigInteger(), nullable=False),
+    sa.Column("progress", sa.Float(), nullable=False),
+    sa.Column("checkpoint", sa.BigInteger(), nullable=True),
+    sa.Column("checkpoint_details", sa.JSON(), nullable=True),
+    sa.Column("error_code", sa.String(64), nullable=True),
+    sa.Column("error_message", sa.Text(), nullable=True),
+    sa.Column("claimed_by", sa.String(128), nullable=True),
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    sa.Column("lease_expires_at", EpochMs(), nullable=True),
+    sa.Column("heartbeat_at", EpochMs(), nullable=True),
+    sa.Column("created_at", EpochMs(), nullable=False),
+    sa.Column("updated_at", EpochMs(), nullable=False),
+    sa.Column("started_at", EpochMs(), nullable=True),
+    sa.Column("finished_at", EpochMs(), nullable=True),
+    sa.Index("ix_backfill_jobs_status_created", "status", "created_at"),
+    sa.Index("ix_backfill_jobs_dataset_status", "dataset_id", "status"),
+    sa.Index("ix_backfill_jobs_symbol_created", "symbol", "created_at"),
+)
+
+schemas = sa.Table(
+    "schemas",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("version", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("document", sa.JSON(), nullable=False),
+    sa.Column("created_at", EpochMs(), nullable=False),
+)
