@@ -1,5 +1,6 @@
 """The market store: time-series records per dataset, behind one protocol."""
 
+from petrosa_core.errors import ConfigError
 from petrosa_core.market.protocol import (
     DatasetInfo,
     MarketStore,
@@ -8,4 +9,24 @@ from petrosa_core.market.protocol import (
     WriteResult,
 )
 
-__all__ = ["DatasetInfo", "MarketStore", "Order", "Page", "WriteResult"]
+_SQL_SCHEMES = ("sqlite+aiosqlite", "mysql+asyncmy", "mariadb+asyncmy")
+_MONGO_SCHEMES = ("mongodb", "mongodb+srv")
+
+
+async def open_market_store(url: str) -> MarketStore:
+    """Open the backend the URL's scheme names; raise ``ConfigError`` for any other scheme."""
+    scheme = url.partition("://")[0].lower()
+    if scheme in _SQL_SCHEMES:
+        from petrosa_core.market.sql import SqlMarketStore
+
+        return await SqlMarketStore.open(url)
+    if scheme in _MONGO_SCHEMES:
+        # Imported here so SQL-only deployments never load pymongo.
+        from petrosa_core.market.mongo import MongoMarketStore
+
+        return await MongoMarketStore.open(url)
+    known = ", ".join(f"{s}://" for s in (*_SQL_SCHEMES, *_MONGO_SCHEMES))
+    raise ConfigError(f"MARKET_STORE_URL scheme {scheme!r} is not supported; use one of {known}")
+
+
+__all__ = ["DatasetInfo", "MarketStore", "Order", "Page", "WriteResult", "open_market_store"]

@@ -43,7 +43,9 @@ class MarketStore(Protocol):
         """Idempotent upsert on the natural key; durable when it returns.
 
         A replayed record changes nothing; an open candle is replaced by a later update of
-        the same candle; a closed candle is final and never replaced.
+        the same candle; a closed candle is final and never replaced. Other kinds keep the
+        first version of a key. The result equals applying the batch in order, one record
+        at a time; a record of another dataset rejects the whole batch (``ValidationError``).
         """
         ...
 
@@ -58,14 +60,21 @@ class MarketStore(Protocol):
         cursor: str | None = None,
         trade_type: str | None = None,
     ) -> Page:
-        """Records in ``[start, end)`` ordered by (time, key); resumable with ``cursor``."""
+        """Records in ``[start, end)`` ordered by (time, key); resumable with ``cursor``.
+
+        Trades break a (time, id) tie by trade type, "agg" before "raw". ``limit`` is
+        1..10000 and ``trade_type`` ("agg"/"raw") applies to trades only, else
+        ``ValidationError``; a cursor this dataset did not issue raises ``bad_cursor``.
+        """
         ...
 
     async def latest(self, dataset: DatasetId, n: int = 1) -> list[Record]:
-        """The ``n`` newest records, newest first."""
+        """The ``n`` newest records, newest first; ``n`` is 1..10000 like ``limit``."""
         ...
 
-    async def count(self, dataset: DatasetId, start: int | None = None, end: int | None = None) -> int:
+    async def count(
+        self, dataset: DatasetId, start: int | None = None, end: int | None = None
+    ) -> int:
         """How many records lie in ``[start, end)``."""
         ...
 

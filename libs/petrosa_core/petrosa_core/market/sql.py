@@ -1,0 +1,382 @@
+"""MarketStore on SQL with SQLAlchemy Core: SQLite (aiosqlite) and MariaDB/MySQL (asyncmy).
+
+Non-candle kinds keep the first version of a key: one conflict-ignoring executemany, whose
+row count is the number inserted. Candles may be replaced while open, so a candle batch
+first reads the stored versions of its keys, applies the batch to them in order in Python,
+and upserts only the changed rows; the upsert itself never touches a closed candle, so a
+concurrent writer can skew the counts but never the data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, NamedTuple, cast
+
+import sqlalchemy as sa
+from alembic.util import CommandError
+from asyncmy.constants import CLIENT
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from petrosa_core.errors import ConfigError, StoreError, StoreUnavailable, ValidationError
+from petrosa_core.intervals import DAY_MS, FIXED_INTERVAL_MS
+from petrosa_core.market import _sql_query as q
+from petrosa_core.market._sql_tables import (
+    KEY_COLUMN,
+    TABLES,
+    RowCodec,
+    to_datetime,
+    to_ms,
+)
+from petrosa_core.market.protocol import DatasetInfo, Order, Page, WriteResult
+from petrosa_core.migrations import upgrade
+from petrosa_core.models import TIME_FIELD, Candle, DatasetId, DatasetKind, Record, Trade
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "market_alembic_version"
+MAX_LIMIT = q.MAX_LIMIT
+# Candle keys per IN-list lookup: under SQLite's 32,766 bound-variable limit.
+_KEY_CHUNK = 5_000
+# Seconds a SQLite writer waits for another process's write lock before giving up.
+_SQLITE_BUSY_TIMEOUT = 15.0
+# MariaDB: lock wait timeout, deadlock found; both are safe to retry as a whole batch.
+_MYSQL_RETRYABLE = frozenset({1205, 1213})
+_MYSQL_UNAVAILABLE = frozenset({1040, 1053, 2002, 2003, 2005, 2006, 2013, 2055}) | _MYSQL_RETRYABLE
+
+
+def _mysql_code(exc: BaseException) -> int | None:
+    args = getattr(getattr(exc, "orig", None), "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+# A deadlock aborts the whole transaction, so the whole batch is retried.
+_retry_deadlocks = retry(
+    retry=retry_if_exception(lambda e: _mysql_code(e) in _MYSQL_RETRYABLE),
+    stop=stop_after_attempt(4),
+    wait=wait_random_exponential(0.01, max=0.25),
+    reraise=True,
+)
+
+
+class SqlMarketStore:
+    """A MarketStore over one SQLAlchemy async engine; open it with ``await open(url)``."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._codecs = {kind: RowCodec(kind) for kind in DatasetKind}
+        self._inserts = {kind: _insert_sql(engine.dialect, kind) for kind in DatasetKind}
+
+    @classmethod
+    async def open(cls, url: str, *, migrate: bool = True) -> SqlMarketStore:
+        """Connect and, unless ``migrate`` is false, bring the tables up to date."""
+        store = cls(_create_engine(url))
+        try:
+            if migrate:
+                async with _translated():
+                    await upgrade(store._engine, MIGRATIONS, VERSION_TABLE)
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    async def write(self, dataset: DatasetId, records: Sequence[Record]) -> WriteResult:
+        _check_batch(dataset, records)
+        if not records:
+            return WriteResult(0, 0, 0)
+        async with _translated():
+            if dataset.kind is DatasetKind.CANDLES:
+                return await self._write_candles(dataset, cast(Sequence[Candle], records))
+            return await self._write_first_wins(dataset.kind, records)
+
+    @_retry_deadlocks
+    async def _write_first_wins(self, kind: DatasetKind, records: Sequence[Record]) -> WriteResult:
+        codec = self._codecs[kind]
+        # Key order keeps row locks in one order across concurrent MariaDB writers.
+        rows = [codec.to_params(r) for r in sorted(records, key=_natural_key)]
+        async with self._begin_write() as conn:
+            inserted = (await conn.exec_driver_sql(self._inserts[kind], rows)).rowcount
+        return WriteResult(inserted, 0, len(records) - inserted)
+
+    @_retry_deadlocks
+    async def _write_candles(self, dataset: DatasetId, candles: Sequence[Candle]) -> WriteResult:
+        codec = self._codecs[DatasetKind.CANDLES]
+        async with self._begin_write() as conn:
+            plan = _plan(candles, await self._stored_candles(conn, dataset, candles))
+            if plan.changed:
+                rows = [codec.to_params(c) for c in plan.changed]
+                await conn.exec_driver_sql(self._inserts[DatasetKind.CANDLES], rows)
+        return plan.result
+
+    async def _stored_candles(
+        self, conn: AsyncConnection, dataset: DatasetId, candles: Sequence[Candle]
+    ) -> dict[int, Candle]:
+        """The stored versions of the batch's candles, by open time."""
+        wanted = sorted({c.open_time for c in candles})
+        codec, table = self._codecs[DatasetKind.CANDLES], TABLES[DatasetKind.CANDLES]
+        select = sa.select(*(table.c[name] for name in codec.names)).where(*q.where(dataset))
+        found: dict[int, Candle] = {}
+        for selector in _candle_selectors(dataset, wanted):
+            for row in await conn.execute(select.where(selector)):
+                candle = cast(Candle, codec.to_record(row))
+                found[candle.open_time] = candle
+        return {key: found[key] for key in wanted if key in found}
+
+    async def query(
+        self,
+        dataset: DatasetId,
+        start: int | None = None,
+        end: int | None = None,
+        *,
+        order: Order = "asc",
+        limit: int = 1000,
+        cursor: str | None = None,
+        trade_type: str | None = None,
+    ) -> Page:
+        q.check_limit(limit)
+        q.check_order(order)
+        clauses = q.where(dataset, start, end, trade_type)
+        if cursor is not None:
+            clauses.append(q.after_cursor(dataset.kind, cursor, order))
+        codec, table = self._codecs[dataset.kind], TABLES[dataset.kind]
+        stmt = (
+            sa.select(*(table.c[name] for name in codec.names))
+            .where(*clauses)
+            .order_by(*q.ordering(dataset.kind, order))
+            .limit(limit + 1)
+        )
+        async with _translated(), self._engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        records = [codec.to_record(row) for row in rows[:limit]]
+        more = len(rows) > limit
+        return Page(records, q.encode_cursor(dataset.kind, records[-1]) if more else None)
+
+    async def latest(self, dataset: DatasetId, n: int = 1) -> list[Record]:
+        return (await self.query(dataset, order="desc", limit=n)).records
+
+    async def count(
+        self, dataset: DatasetId, start: int | None = None, end: int | None = None
+    ) -> int:
+        stmt = sa.select(sa.func.count()).select_from(TABLES[dataset.kind])
+        async with _translated(), self._engine.connect() as conn:
+            return int(await conn.scalar(stmt.where(*q.where(dataset, start, end))) or 0)
+
+    async def keys(
+        self,
+        dataset: DatasetId,
+        start: int | None = None,
+        end: int | None = None,
+        *,
+        trade_type: str | None = None,
+    ) -> list[int]:
+        column = TABLES[dataset.kind].c[KEY_COLUMN[dataset.kind]]
+        stmt = (
+            sa.select(column)
+            .where(*q.where(dataset, start, end, trade_type))
+            .order_by(*q.ordering(dataset.kind, "asc"))
+        )
+        async with _translated(), self._engine.connect() as conn:
+            values = (await conn.scalars(stmt)).all()
+        return [value if isinstance(value, int) else to_ms(value) for value in values]
+
+    async def delete_range(
+        self, dataset: DatasetId, start: int | None = None, end: int | None = None
+    ) -> int:
+        stmt = sa.delete(TABLES[dataset.kind]).where(*q.where(dataset, start, end))
+        async with _translated(), self._begin_write() as conn:
+            return (await conn.execute(stmt)).rowcount
+
+    async def datasets(self) -> list[DatasetInfo]:
+        found: list[DatasetInfo] = []
+        async with _translated(), self._engine.connect() as conn:
+            for kind in DatasetKind:
+                found.extend(await _dataset_infos(conn, kind))
+        return sorted(found, key=lambda info: str(info.dataset))
+
+    async def ping(self) -> None:
+        try:
+            async with _translated(), self._engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+        except StoreError as exc:
+            raise StoreUnavailable(f"market store does not answer: {exc}") from exc
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+    @asynccontextmanager
+    async def _begin_write(self) -> AsyncIterator[AsyncConnection]:
+        """One write transaction, committed on success, rolled back on error."""
+        async with self._engine.connect() as conn:
+            if self._sqlite:
+                # Take the write lock first, so a batch's lookup and upsert see one state.
+                await conn.exec_driver_sql("BEGIN IMMEDIATE")
+            yield conn
+            await conn.commit()
+
+
+def _natural_key(record: Record) -> tuple[str, int]:
+    return (record.trade_type if isinstance(record, Trade) else "", record.key)
+
+
+class _Plan(NamedTuple):
+    changed: list[Candle]
+    result: WriteResult
+
+
+def _plan(candles: Sequence[Candle], stored: dict[int, Candle]) -> _Plan:
+    """Apply the batch in order to what is stored; keep the final version of each changed key."""
+    state, changed = dict(stored), dict[int, Candle]()
+    inserted = updated = 0
+    for candle in candles:
+        current = state.get(candle.open_time)
+        if current is None:
+            inserted += 1
+        elif not current.is_closed and candle != current:
+            updated += 1
+        else:
+            continue
+        state[candle.open_time] = changed[candle.open_time] = candle
+    rows = [changed[key] for key in sorted(changed)]  # one lock order for all writers
+    return _Plan(rows, WriteResult(inserted, updated, len(candles) - inserted - updated))
+
+
+def _candle_selectors(dataset: DatasetId, keys: list[int]) -> list[sa.ColumnElement[bool]]:
+    """One range when the keys are dense on the interval grid, else chunked IN lists."""
+    column = TABLES[DatasetKind.CANDLES].c.open_time
+    # 1M has no fixed length; 28 days is its shortest, which overestimates the span.
+    step = FIXED_INTERVAL_MS.get(dataset.interval or "", 28 * DAY_MS)
+    if (keys[-1] - keys[0]) // step < 2 * len(keys):
+        return [column.between(to_datetime(keys[0]), to_datetime(keys[-1]))]
+    return [
+        column.in_([to_datetime(k) for k in keys[i : i + _KEY_CHUNK]])
+        for i in range(0, len(keys), _KEY_CHUNK)
+    ]
+
+
+def _check_batch(dataset: DatasetId, records: Sequence[Record]) -> None:
+    for record in records:
+        if record.dataset != dataset:
+            raise ValidationError(
+                "foreign_record", f"a {record.dataset} record in a batch for {dataset}"
+            )
+
+
+async def _dataset_infos(conn: AsyncConnection, kind: DatasetKind) -> list[DatasetInfo]:
+    table = TABLES[kind]
+    groups = [table.c.symbol] + ([table.c.interval] if kind is DatasetKind.CANDLES else [])
+    time_column = table.c[TIME_FIELD[kind]]
+    stmt = sa.select(
+        *groups, sa.func.count(), sa.func.min(time_column), sa.func.max(time_column)
+    ).group_by(*groups)
+    infos = []
+    for row in await conn.execute(stmt):
+        interval = row[1] if kind is DatasetKind.CANDLES else None
+        count, first, last = row[-3:]
+        infos.append(
+            DatasetInfo(DatasetId(kind, row[0], interval), int(count), to_ms(first), to_ms(last))
+        )
+    return infos
+
+
+def _insert_sql(dialect: sa.Dialect, kind: DatasetKind) -> str:
+    """Positional INSERT text for executemany with plain tuples, in record field order.
+
+    Compiled once: SQLAlchemy's per-row bind processing would cost more than the database.
+    """
+    compiled = _upsert(dialect.name, kind).compile(dialect=dialect)
+    if tuple(compiled.positiontup or ()) != RowCodec(kind).names:
+        raise AssertionError(f"{kind} table columns are not in record field order")
+    return str(compiled)
+
+
+def _upsert(dialect: str, kind: DatasetKind) -> sa.Insert:
+    """Insert new keys; replace only open candles; leave everything else as stored."""
+    table = TABLES[kind]
+    if dialect == "sqlite":
+        lite = sqlite.insert(table)
+        if kind is not DatasetKind.CANDLES:
+            return lite.on_conflict_do_nothing()
+        updates = {c.name: lite.excluded[c.name] for c in table.c if not c.primary_key}
+        return lite.on_conflict_do_update(
+            index_elements=list(table.primary_key), set_=updates, where=~table.c.is_closed
+        )
+    my = mysql.insert(table)
+    if kind is not DatasetKind.CANDLES:
+        # A no-op update, not INSERT IGNORE: that would also hide data errors and make
+        # asyncmy log a warning per duplicate. Affects 0 rows without FOUND_ROWS.
+        first = table.primary_key.columns[0]
+        return my.on_duplicate_key_update([(first.name, first)])
+    # MariaDB assigns left to right, so is_closed goes last: the others must see the old flag.
+    columns = [c for c in table.c if not c.primary_key and c.name != "is_closed"]
+    columns.append(table.c.is_closed)
+    return my.on_duplicate_key_update(
+        [(c.name, sa.case((table.c.is_closed, c), else_=my.inserted[c.name])) for c in columns]
+    )
+
+
+def _create_engine(url: str) -> AsyncEngine:
+    try:
+        parsed = sa.make_url(url)
+    except sa_exc.ArgumentError as exc:
+        raise ConfigError(f"MARKET_STORE_URL is not a database URL: {exc}") from None
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed)
+    engine = create_async_engine(
+        parsed, pool_pre_ping=True, pool_recycle=3600, connect_args={"connect_timeout": 10}
+    )
+    sa.event.listen(engine.sync_engine, "do_connect", _mysql_affected_rows)
+    return engine
+
+
+def _mysql_affected_rows(_dialect: Any, _record: Any, _args: Any, kwargs: dict[str, Any]) -> None:
+    # SQLAlchemy asks for FOUND_ROWS (matched rows); we need changed rows, so that a
+    # duplicate the no-op upsert leaves alone counts 0 and rowcount equals rows inserted.
+    kwargs["client_flag"] = kwargs.get("client_flag", 0) & ~CLIENT.FOUND_ROWS
+
+
+def _sqlite_engine(url: sa.URL) -> AsyncEngine:
+    if url.database and url.database != ":memory:":
+        try:
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot create the folder of {url.database}: {exc}") from exc
+    engine = create_async_engine(url, connect_args={"timeout": _SQLITE_BUSY_TIMEOUT})
+    sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers run beside the writer; NORMAL syncs at checkpoints, not every commit.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _translate(exc: Exception) -> StoreError:
+    if isinstance(exc, sa_exc.DBAPIError):
+        message = f"{type(exc.orig).__name__}: {exc.orig}"
+        text = str(exc.orig).lower()
+        transient = "database is locked" in text or "unable to open database" in text
+        if exc.connection_invalidated or transient or _mysql_code(exc) in _MYSQL_UNAVAILABLE:
+            return StoreUnavailable(message)
+        return StoreError(message)
+    if isinstance(exc, OSError | TimeoutError | sa_exc.TimeoutError):
+        return StoreUnavailable(f"{type(exc).__name__}: {exc}")
+    return StoreError(f"{type(exc).__name__}: {exc}")
+
+
+@asynccontextmanager
+async def _translated() -> AsyncIterator[None]:
+    """The one boundary where driver and SQLAlchemy errors become the suite's own."""
+    try:
+        yield
+    except (sa_exc.SQLAlchemyError, CommandError, OSError, TimeoutError) as exc:
+        raise _translate(exc) from exc
+
+
+__all__ = ["MAX_LIMIT", "SqlMarketStore"]
