@@ -231,3 +231,35 @@ async def test_malformed_frames_go_to_the_dead_letter_subject_and_good_ones_are_
         await market.close()
         await metadata.close()
     assert stored == {d: len(k) for d, k in expected_keys(json.loads(f) for f in good).items()}
+
+
+async def test_a_record_the_store_refuses_is_dead_lettered_and_the_rest_are_stored(
+    nats_server: NatsServer, mysql_url: str, tmp_path: Path
+) -> None:
+    ingest = Ingest(nats_server.url, mysql_url, f"sqlite+aiosqlite:///{tmp_path / 'meta.db'}")
+    frames = [json.dumps({"e": "aggTrade", "E": 1_700_000_000_000 + i, "s": "BTCUSDT", "a": i,
+                          "p": "NaN" if i == 7 else "100.5", "q": "1", "f": i, "l": i,
+                          "T": 1_700_000_000_000 + i, "m": False}).encode() for i in range(20)]
+    bus = await ingest.bus()
+    dead: asyncio.Queue[Any] = asyncio.Queue(10)
+
+    async def collect(msg: Any) -> None:
+        await dead.put(msg)
+
+    sub = await bus.client.subscribe(ingest.deadletter, cb=collect)
+    try:
+        async with ingest.running():
+            await publish(bus.client, ingest.subject, frames)
+            await ingest.wait_consumed(bus)
+        letter = await asyncio.wait_for(dead.get(), 10)
+    finally:
+        await sub.unsubscribe()
+        await bus.close()
+    assert (letter.headers["Petrosa-Error-Reason"], letter.data) == ("store_rejected", frames[7])
+    market, metadata = await ingest.stores()
+    try:
+        keys = await stored_keys(market, "trades:BTCUSDT")
+    finally:
+        await market.close()
+        await metadata.close()
+    assert keys == [("agg", i) for i in range(20) if i != 7]

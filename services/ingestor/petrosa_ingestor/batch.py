@@ -16,6 +16,8 @@ class Batch:
 
     def __init__(self) -> None:
         self.groups: dict[DatasetId, list[Record]] = defaultdict(list)
+        # For each record, the index in ``messages`` of the frame it came from.
+        self.sources: dict[DatasetId, list[int]] = defaultdict(list)
         self.messages: list[tuple[Msg, str]] = []  # (message, event type) in arrival order
         self.received_at: list[float] = []
         self.opened_at: float | None = None
@@ -30,11 +32,13 @@ class Batch:
         self.messages.append((msg, event_type))
         self.received_at.append(now)
 
-    def add_record(self, record: Record) -> None:
+    def add_record(self, record: Record, source: int | None = None) -> None:
+        """Buffer ``record``; ``source`` defaults to the last message added."""
         self.groups[record.dataset].append(record)
+        self.sources[record.dataset].append(len(self.messages) - 1 if source is None else source)
 
     def age(self) -> float:
         return 0.0 if self.opened_at is None else time.monotonic() - self.opened_at
 
-    def datasets(self) -> Iterator[tuple[DatasetId, list[Record]]]:
-        return iter(self.groups.items())
+    def datasets(self) -> Iterator[tuple[DatasetId, list[Record], list[int]]]:
+        return ((d, records, self.sources[d]) for d, records in self.groups.items())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Collection, Iterable
 from typing import Protocol
 
 import msgspec
@@ -19,9 +19,9 @@ from nats.aio.msg import Msg
 from nats.js.client import JetStreamContext
 
 from petrosa_core.binance import FrameParser, event_type_of
-from petrosa_core.errors import ParseError, StoreError
+from petrosa_core.errors import ParseError, StoreError, StoreUnavailable
 from petrosa_core.market import MarketStore
-from petrosa_core.models import DatasetId, MarkPrice, Record
+from petrosa_core.models import DatasetId, DatasetKind, MarkPrice, Record
 from petrosa_ingestor import metrics
 from petrosa_ingestor.batch import Batch
 from petrosa_ingestor.funding import FundingTracker
@@ -126,7 +126,7 @@ class Ingestor:
         try:
             record = self.parser.parse(msg.data)
         except ParseError as exc:
-            await self._dead_letter(msg, exc)
+            await self._dead_letter(msg, exc.reason, exc.detail)
             return
         event_type = event_type_of(record)
         metrics.MESSAGES_RECEIVED.labels(event_type).inc()
@@ -138,28 +138,62 @@ class Ingestor:
             await self._report_break(brk)
 
     async def flush(self) -> None:
-        """Write every buffered group; ack on success, nak everything on a store failure."""
+        """Write every buffered group; ack on success, nak everything if the store is down.
+
+        A record the store refuses outright (not an outage) is found by writing its group
+        one record at a time; its frame is dead-lettered and the rest are acked.
+        """
         batch, self._batch = self._batch, Batch()
         if not batch.groups:
             return
         try:
-            await self._write(batch)
-        except StoreError as exc:
+            rejected = await self._write(batch)
+        except StoreUnavailable as exc:
             await self._store_failed(batch, exc)
             return
-        await self._ack(batch)
+        for index, reason in rejected.items():
+            if index < 0:  # a funding record carried over from a failed flush
+                log.error("market store refused a derived funding record: %s", reason)
+                continue
+            await self._dead_letter(batch.messages[index][0], "store_rejected", reason)
+        await self._ack(batch, skip=rejected.keys())
         await self._register(batch.groups)
 
-    async def _write(self, batch: Batch) -> None:
-        for dataset, records in batch.datasets():
+    async def _write(self, batch: Batch) -> dict[int, str]:
+        """Write each dataset's group; return the messages whose records were refused."""
+        rejected: dict[int, str] = {}
+        for dataset, records, sources in batch.datasets():
             started = time.perf_counter()
-            await self.store.write(dataset, records)
+            try:
+                await self.store.write(dataset, records)
+            except StoreUnavailable:
+                raise
+            except StoreError:
+                rejected |= await self._isolate(dataset, records, sources)
             metrics.WRITE_SECONDS.labels(dataset.kind.value).observe(time.perf_counter() - started)
+        return rejected
 
-    async def _ack(self, batch: Batch) -> None:
+    async def _isolate(
+        self, dataset: DatasetId, records: list[Record], sources: list[int]
+    ) -> dict[int, str]:
+        rejected: dict[int, str] = {}
+        for record, source in zip(records, sources, strict=True):
+            try:
+                await self.store.write(dataset, [record])
+            except StoreUnavailable:
+                raise
+            except StoreError as exc:
+                rejected[source] = str(exc)
+        return rejected
+
+    async def _ack(self, batch: Batch, skip: Collection[int] = ()) -> None:
         now_mono, now_wall = time.monotonic(), time.time()
         metrics.BATCH_SIZE.observe(len(batch))
-        for (msg, event_type), received in zip(batch.messages, batch.received_at, strict=True):
+        for index, ((msg, event_type), received) in enumerate(
+            zip(batch.messages, batch.received_at, strict=True)
+        ):
+            if index in skip:
+                continue
             try:
                 await msg.ack()
             except (nats.errors.Error, OSError) as exc:
@@ -170,7 +204,7 @@ class Ingestor:
             published = msg.metadata.timestamp.timestamp()
             metrics.PUBLISH_TO_WRITE_SECONDS.observe(max(now_wall - published, 0.0))
 
-    async def _store_failed(self, batch: Batch, exc: StoreError) -> None:
+    async def _store_failed(self, batch: Batch, exc: StoreUnavailable) -> None:
         log.error("market store write failed; pausing intake: %s", exc)
         self.store_available = False
         metrics.STORE_AVAILABLE.set(0)
@@ -182,10 +216,10 @@ class Ingestor:
                 pass  # unacked frames are redelivered after ack_wait anyway
         # Funding records derived from these frames would not be derived again on
         # redelivery (the tracker has moved on), so they wait for the next flush.
-        for dataset, records in batch.datasets():
-            if dataset.kind.value == "funding_rates":
+        for dataset, records, _ in batch.datasets():
+            if dataset.kind is DatasetKind.FUNDING_RATES:
                 for record in records:
-                    self._batch.add_record(record)
+                    self._batch.add_record(record, source=-1)
 
     async def _wait_for_store(self, stopping: asyncio.Event) -> None:
         try:
@@ -207,21 +241,21 @@ class Ingestor:
                 return
             self._registered.add(dataset)
 
-    async def _dead_letter(self, msg: Msg, exc: ParseError) -> None:
-        metrics.MESSAGES_FAILED.labels("unknown", exc.reason).inc()
+    async def _dead_letter(self, msg: Msg, reason: str, detail: str) -> None:
+        metrics.MESSAGES_FAILED.labels("unknown", reason).inc()
         headers = {
-            "Petrosa-Error-Reason": exc.reason,
-            "Petrosa-Error-Detail": exc.detail[:512],
+            "Petrosa-Error-Reason": reason,
+            "Petrosa-Error-Detail": detail[:512],
             "Petrosa-Original-Subject": msg.subject,
         }
         try:
             await self.publisher.publish(self.config.deadletter_subject, msg.data, headers=headers)
             await msg.term()
-        except (nats.errors.Error, OSError) as exc_pub:
+        except (nats.errors.Error, OSError) as exc:
             # Not terminated: JetStream redelivers it and it is dead-lettered then.
-            log.warning("dead-letter publish failed: %s", exc_pub)
+            log.warning("dead-letter publish failed: %s", exc)
             return
-        metrics.DEAD_LETTERS.labels(exc.reason).inc()
+        metrics.DEAD_LETTERS.labels(reason).inc()
 
     async def _report_break(self, brk: SequenceBreak) -> None:
         metrics.SEQUENCE_BREAKS.labels(brk.check).inc()

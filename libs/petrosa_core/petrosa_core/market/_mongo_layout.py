@@ -74,7 +74,13 @@ def dataset_of(name: str) -> DatasetId | None:
         prefix = f"{kind.value}_"
         if not name.startswith(prefix):
             continue
-        parts = ["1M" if part == _MONTH_SUFFIX else part for part in name[len(prefix) :].split("_")]
+        rest = name[len(prefix) :]
+        # Symbols may hold an underscore (BTCUSDT_210924); only candles add a suffix.
+        if kind is DatasetKind.CANDLES:
+            symbol, _, interval = rest.rpartition("_")
+            parts = [symbol, "1M" if interval == _MONTH_SUFFIX else interval]
+        else:
+            parts = [rest]
         try:
             dataset = DatasetId.of(kind, *parts)
         except (TypeError, ValidationError):
