@@ -20,5 +20,8 @@ async def median_seconds(run: Callable[[], Awaitable[None]], repeats: int) -> fl
 def table(title: str, header: list[str], rows: list[list[str]]) -> str:
     """A fixed-width text table."""
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
-    line = lambda cells: "  ".join(str(c).rjust(w) for c, w in zip(cells, widths, strict=True))  # noqa: E731
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(str(c).rjust(w) for c, w in zip(cells, widths, strict=True))
+
     return "\n".join([f"\n{title}", line(header), *(line(r) for r in rows)])

@@ -1,0 +1,248 @@
+"""Service lifecycle: signals, supervised tasks, readiness checks, drain and ordered close.
+
+On SIGTERM or SIGINT a service turns unready, stops intake, drains in-flight work under
+``shutdown_timeout``, closes its resources in reverse order of registration, and exits 0.
+A supervised task that fails or ends on its own stops the service with exit code 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from typing import Any, NoReturn, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from nats.aio.client import Client as NATS
+
+from petrosa_core.errors import ConfigError
+from petrosa_core.logs import configure_logging
+from petrosa_core.settings import CoreSettings, load_settings
+
+ReadinessCheck = Callable[[], Awaitable[bool]]
+Closer = Callable[[], Awaitable[None]]
+StopIntake = Callable[[], Awaitable[None]]
+Start = Callable[["Runtime"], Awaitable[None]]
+
+# Kubernetes gives a probe 1 s by default; a check that takes longer counts as failing.
+CHECK_TIMEOUT = 0.8
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+
+log = logging.getLogger("petrosa.runtime")
+
+
+class Runtime:
+    """Runs one service: its startup, its supervised tasks and its orderly shutdown."""
+
+    def __init__(
+        self,
+        service: str,
+        *,
+        shutdown_timeout: float = 10.0,
+        signals: Iterable[signal.Signals] = (signal.SIGTERM, signal.SIGINT),
+    ) -> None:
+        self.service = service
+        self.shutdown_timeout = shutdown_timeout
+        self.stopping = asyncio.Event()
+        self._signals = tuple(signals)
+        self._exit_code = 0
+        self._started = False
+        self._checks: dict[str, ReadinessCheck] = {}
+        self._intake: list[tuple[str, StopIntake]] = []
+        self._closers: list[tuple[str, Closer]] = []
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._servers: dict[str, asyncio.Task[None]] = {}
+
+    def add_check(self, name: str, check: ReadinessCheck) -> None:
+        """Readiness requires ``check()`` to return True within ``CHECK_TIMEOUT``."""
+        self._checks[name] = check
+
+    def on_stop_intake(self, name: str, callback: StopIntake) -> None:
+        """Run ``callback`` first on shutdown, before in-flight work is drained."""
+        self._intake.append((name, callback))
+
+    def add_closer(self, name: str, closer: Closer) -> None:
+        """Run ``closer`` after the drain; closers run in reverse order of registration."""
+        self._closers.append((name, closer))
+
+    def spawn(self, name: str, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run a long-lived worker; shutdown waits for it (it should watch ``stopping``)."""
+        return self._supervise(self._workers, name, coro)
+
+    def spawn_server(self, name: str, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run a task that outlives the drain; a registered closer must make it return."""
+        return self._supervise(self._servers, name, coro)
+
+    def stop(self, exit_code: int = 0) -> None:
+        """Ask the service to shut down; the first non-zero exit code wins."""
+        if exit_code and not self._exit_code:
+            self._exit_code = exit_code
+        self.stopping.set()
+
+    async def readiness(self) -> dict[str, str]:
+        """Failing checks by name with the reason; empty when the service is ready."""
+        failing: dict[str, str] = {}
+        if self.stopping.is_set():
+            failing["shutdown"] = "service is stopping"
+        elif not self._started:
+            failing["startup"] = "service is starting"
+        names = list(self._checks)
+        reasons = await asyncio.gather(*(_probe(self._checks[n]) for n in names))
+        failing.update((n, r) for n, r in zip(names, reasons, strict=True) if r is not None)
+        return failing
+
+    async def run(self, start: Start) -> int:
+        """Run ``start`` and the tasks it spawns until stopped; return the exit code."""
+        loop = asyncio.get_running_loop()
+        for sig in self._signals:
+            loop.add_signal_handler(sig, self._on_signal, sig)
+        try:
+            starter = loop.create_task(self._start(start), name="startup")
+            await self.stopping.wait()
+            if not starter.done():
+                starter.cancel()
+            await asyncio.wait([starter])
+            await self._shutdown()
+        finally:
+            for sig in self._signals:
+                loop.remove_signal_handler(sig)
+        return self._exit_code
+
+    async def _start(self, start: Start) -> None:
+        try:
+            await start(self)
+        except Exception:
+            log.exception("startup failed", extra={"task": "startup"})
+            self.stop(EXIT_FAILURE)
+            return
+        self._started = True
+        log.info("service started")
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        if self.stopping.is_set():
+            log.warning("signal received while stopping", extra={"signal": sig.name})
+            return
+        log.info("signal received, stopping", extra={"signal": sig.name})
+        self.stop()
+
+    def _supervise(
+        self, group: dict[str, asyncio.Task[None]], name: str, coro: Coroutine[Any, Any, None]
+    ) -> asyncio.Task[None]:
+        if name in self._workers or name in self._servers:
+            coro.close()
+            raise ValueError(f"a task named {name!r} is already supervised")
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        group[name] = task
+        task.add_done_callback(self._on_task_done)
+        return task
+
+    def _on_task_done(self, task: asyncio.Task[None]) -> None:
+        name = task.get_name()
+        if task.cancelled():
+            if not self.stopping.is_set():
+                log.error("task cancelled unexpectedly", extra={"task": name})
+                self.stop(EXIT_FAILURE)
+        elif (exc := task.exception()) is not None:
+            log.error("task failed: %s", name, extra={"task": name}, exc_info=exc)
+            self.stop(EXIT_FAILURE)
+        elif not self.stopping.is_set():
+            log.error("task ended before shutdown", extra={"task": name})
+            self.stop(EXIT_FAILURE)
+
+    async def _shutdown(self) -> None:
+        log.info("shutting down", extra={"exit_code": self._exit_code})
+        for name, stop_intake in self._intake:
+            await self._bounded(f"stop intake {name}", stop_intake)
+        await _finish(self._workers.values(), self.shutdown_timeout, "drain")
+        for name, closer in reversed(self._closers):
+            await self._bounded(f"close {name}", closer)
+        await _finish(self._servers.values(), self.shutdown_timeout, "server stop")
+        log.info("stopped", extra={"exit_code": self._exit_code})
+
+    async def _bounded(self, step: str, action: Callable[[], Awaitable[None]]) -> None:
+        """Run one shutdown step under the timeout; a failure is logged and makes exit non-zero."""
+        try:
+            async with asyncio.timeout(self.shutdown_timeout):
+                await action()
+        except Exception:
+            # TimeoutError lands here too: the step overran and was abandoned.
+            log.exception("shutdown step failed", extra={"step": step})
+            self.stop(EXIT_FAILURE)
+
+
+async def _probe(check: ReadinessCheck) -> str | None:
+    """None when the check passes, else why it did not."""
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            ok = await check()
+    except TimeoutError:
+        return f"no answer within {CHECK_TIMEOUT}s"
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None if ok else "failing"
+
+
+async def _finish(tasks: Iterable[asyncio.Task[None]], budget: float, what: str) -> None:
+    """Wait up to ``budget`` seconds for ``tasks``, then cancel whatever is left."""
+    pending = {t for t in tasks if not t.done()}
+    if not pending:
+        return
+    _, pending = await asyncio.wait(pending, timeout=budget)
+    if pending:
+        names = sorted(t.get_name() for t in pending)
+        log.warning("%s timed out, cancelling", what, extra={"tasks": names})
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=budget)
+
+
+async def idle(runtime: Runtime) -> None:
+    """A worker that waits for shutdown: keeps a skeleton's lifecycle real until work lands."""
+    await runtime.stopping.wait()
+
+
+async def connect_nats(runtime: Runtime, url: str, *, name: str) -> NATS:
+    """Connect to NATS, retrying forever; readiness follows the connection state.
+
+    Interim: services switch to ``petrosa_core.bus.connect`` when it lands.
+    """
+    nc = NATS()
+    where = {"nats_url": without_credentials(url)}
+
+    async def connected() -> bool:
+        return bool(nc.is_connected)
+
+    async def on_error(exc: Exception) -> None:
+        log.warning("nats error: %s", exc, extra=where)
+
+    runtime.add_check("nats", connected)
+    await nc.connect(url, name=name, max_reconnect_attempts=-1, error_cb=on_error)
+    runtime.add_closer("nats", nc.close)
+    log.info("nats connected", extra=where)
+    return nc
+
+
+def without_credentials(url: str) -> str:
+    """``url`` with any user and password removed, fit for a log line."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+S = TypeVar("S", bound=CoreSettings)
+
+
+def run_service(settings_cls: type[S], start: Callable[[Runtime, S], Awaitable[None]]) -> NoReturn:
+    """The body of every service's ``main()``: settings, logging, run, exit with the code."""
+    try:
+        settings = load_settings(settings_cls)
+    except ConfigError as exc:
+        sys.stderr.write(f"{settings_cls.__name__}: {exc}\n")
+        sys.exit(EXIT_CONFIG)
+    configure_logging(settings.service_name, settings.log_level)
+    runtime = Runtime(settings.service_name, shutdown_timeout=settings.shutdown_timeout)
+    sys.exit(asyncio.run(runtime.run(lambda rt: start(rt, settings))))

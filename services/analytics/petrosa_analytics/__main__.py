@@ -1,0 +1,3 @@
+from petrosa_analytics.app import main
+
+main()

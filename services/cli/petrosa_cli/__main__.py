@@ -1,0 +1,3 @@
+from petrosa_cli.main import main
+
+main()

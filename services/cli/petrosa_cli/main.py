@@ -1,0 +1,76 @@
+"""The ``petrosa`` console script: one subcommand per service, plus ``dev``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+SERVICES = ("ingestor", "auditor", "backfiller", "analytics", "api")
+
+Handler = Callable[[argparse.Namespace], int | None]
+
+
+def _no_arguments(parser: argparse.ArgumentParser) -> None:
+    """Most commands take their configuration from the environment only."""
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand: its help line, how to declare its arguments, and what it runs."""
+
+    help: str
+    handler: Handler
+    configure: Callable[[argparse.ArgumentParser], None] = _no_arguments
+
+
+def _service(name: str) -> Command:
+    def run(args: argparse.Namespace) -> None:
+        # Imported on use: a service pulls in its whole stack, which other commands skip.
+        importlib.import_module(f"petrosa_{name}.app").main()
+
+    return Command(f"run the {name} service (configured by environment variables)", run)
+
+
+def _configure_dev(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--api-port",
+        type=int,
+        default=None,
+        help="API port (default 8000, or a free one if 8000 is busy; 0 picks a free one)",
+    )
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from petrosa_cli.dev import run_dev
+
+    return asyncio.run(run_dev(api_port=args.api_port))
+
+
+# Later subcommands (``backfill``, ``audit``) join this table.
+COMMANDS: dict[str, Command] = {
+    **{name: _service(name) for name in SERVICES},
+    "dev": Command(
+        "run the whole suite locally: nats-server, SQLite, every service", _dev, _configure_dev
+    ),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="petrosa", description="Petrosa Data Manager")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, command in COMMANDS.items():
+        sub = commands.add_parser(name, help=command.help, description=command.help)
+        command.configure(sub)
+        sub.set_defaults(handler=command.handler)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Dispatch to the chosen subcommand and exit with its code."""
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    sys.exit(handler(args) or 0)
