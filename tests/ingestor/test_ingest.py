@@ -64,7 +64,9 @@ async def test_every_dataset_holds_exactly_what_the_frames_imply(
         await metadata.close()
 
 
-async def test_sample_records_carry_the_exact_frame_values(ingest: Ingest, shared_data: Path) -> None:
+async def test_sample_records_carry_the_exact_frame_values(
+    ingest: Ingest, shared_data: Path
+) -> None:
     await replay(ingest, recorded(shared_data))
     market, metadata = await ingest.stores()
     try:
@@ -73,14 +75,29 @@ async def test_sample_records_carry_the_exact_frame_values(ingest: Ingest, share
         aggs = [d for d in payloads if d["e"] == "aggTrade" and d["s"] == "SUSHIUSDT"]
         a = min(aggs, key=lambda d: (d["T"], d["a"]))
         trades = await market.query(DatasetId.parse("trades:SUSHIUSDT"), limit=1)
-        assert trades.records == [Trade("SUSHIUSDT", "agg", a["a"], float(a["p"]), float(a["q"]),
-                                         a["T"], a["m"], a["E"], a["f"], a["l"])]
+        assert trades.records == [
+            Trade(
+                "SUSHIUSDT",
+                "agg",
+                a["a"],
+                float(a["p"]),
+                float(a["q"]),
+                a["T"],
+                a["m"],
+                a["E"],
+                a["f"],
+                a["l"],
+            )
+        ]
         depths = [d for d in payloads if d["e"] == "depthUpdate" and d["s"] == "KEEPUSDT"]
         u = max(depths, key=lambda d: (d["E"], d["u"]))
         newest = await market.latest(DatasetId.parse("depth:KEEPUSDT"), 1)
         pairs = lambda side: tuple((float(p), float(q)) for p, q in side)  # noqa: E731
-        assert newest == [DepthUpdate("KEEPUSDT", u["E"], u["T"], u["U"], u["u"], u["pu"],
-                                      pairs(u["b"]), pairs(u["a"]))]
+        assert newest == [
+            DepthUpdate(
+                "KEEPUSDT", u["E"], u["T"], u["U"], u["u"], u["pu"], pairs(u["b"]), pairs(u["a"])
+            )
+        ]
     finally:
         await market.close()
         await metadata.close()
@@ -107,25 +124,45 @@ async def test_an_open_candle_is_replaced_and_the_closed_one_is_final(
     market, metadata = await ingest.stores()
     try:
         for (symbol, open_time), k in _final_candles(shared_data).items():
-            page = await market.query(DatasetId.parse(f"candles:{symbol}:1m"), open_time,
-                                      open_time + 1)
-            assert page.records == [Candle(
-                symbol, "1m", k["t"], k["T"], float(k["o"]), float(k["h"]), float(k["l"]),
-                float(k["c"]), float(k["v"]), float(k["q"]), k["n"], float(k["V"]), float(k["Q"]),
-                k["x"])]
+            page = await market.query(
+                DatasetId.parse(f"candles:{symbol}:1m"), open_time, open_time + 1
+            )
+            assert page.records == [
+                Candle(
+                    symbol,
+                    "1m",
+                    k["t"],
+                    k["T"],
+                    float(k["o"]),
+                    float(k["h"]),
+                    float(k["l"]),
+                    float(k["c"]),
+                    float(k["v"]),
+                    float(k["q"]),
+                    k["n"],
+                    float(k["V"]),
+                    float(k["Q"]),
+                    k["x"],
+                )
+            ]
     finally:
         await market.close()
         await metadata.close()
 
 
-async def test_publishing_the_frames_twice_changes_nothing(ingest: Ingest, shared_data: Path) -> None:
+async def test_publishing_the_frames_twice_changes_nothing(
+    ingest: Ingest, shared_data: Path
+) -> None:
     frames = recorded(shared_data)
     await replay(ingest, frames, times=2)
     market, metadata = await ingest.stores()
     try:
         once = {d: len(k) for d, k in expected_keys(json.loads(f) for f in frames).items()}
-        twice = {str(i.dataset): i.count for i in await market.datasets()
-                 if i.dataset.kind is not DatasetKind.FUNDING_RATES}
+        twice = {
+            str(i.dataset): i.count
+            for i in await market.datasets()
+            if i.dataset.kind is not DatasetKind.FUNDING_RATES
+        }
         assert twice == once
     finally:
         await market.close()
@@ -155,19 +192,35 @@ async def test_sequence_breaks_are_published_with_the_missing_range(
         await sub.unsubscribe()
         await bus.close()
     assert (event["check"], event["symbol"], event["missing_from"], event["missing_to"]) == (
-        "agg_trade_ids", "SUSHIUSDT", dropped, dropped)
+        "agg_trade_ids",
+        "SUSHIUSDT",
+        dropped,
+        dropped,
+    )
 
 
 def mark_price(symbol: str, event_time: int, rate: str, funding_time: int) -> bytes:
-    return json.dumps({"e": "markPriceUpdate", "E": event_time, "s": symbol, "p": "100.5",
-                       "i": "100.4", "P": "100.45", "r": rate, "T": funding_time}).encode()
+    return json.dumps(
+        {
+            "e": "markPriceUpdate",
+            "E": event_time,
+            "s": symbol,
+            "p": "100.5",
+            "i": "100.4",
+            "P": "100.45",
+            "r": rate,
+            "T": funding_time,
+        }
+    ).encode()
 
 
 async def test_mark_prices_settle_the_rate_in_force_at_each_funding_time(ingest: Ingest) -> None:
     t1, t2 = 1_637_193_600_000, 1_637_222_400_000
-    frames = [mark_price("XRPUSDT", t1 - 3000, "0.00010000", t1),
-              mark_price("XRPUSDT", t1 - 1000, "0.00012000", t1),
-              mark_price("XRPUSDT", t1 + 1000, "0.00007000", t2)]
+    frames = [
+        mark_price("XRPUSDT", t1 - 3000, "0.00010000", t1),
+        mark_price("XRPUSDT", t1 - 1000, "0.00012000", t1),
+        mark_price("XRPUSDT", t1 + 1000, "0.00007000", t2),
+    ]
     bus = await ingest.bus()
     try:
         async with ingest.running():
@@ -192,9 +245,9 @@ MALFORMED: dict[str, bytes] = {
     "unknown_event_type": b'{"e": "forceOrder", "E": 1, "s": "BTCUSDT"}',
     "missing_field": b'{"e": "aggTrade", "E": 1, "s": "BTCUSDT", "a": 1}',
     "wrong_type": b'{"e": "aggTrade", "E": "soon", "s": "BTCUSDT", "a": 1, "p": "1", "q": "1",'
-                  b' "f": 1, "l": 1, "T": 1, "m": false}',
+    b' "f": 1, "l": 1, "T": 1, "m": false}',
     "bad_value": b'{"e": "aggTrade", "E": 1, "s": "BTCUSDT", "a": 1, "p": "one", "q": "1",'
-                 b' "f": 1, "l": 1, "T": 1, "m": false}',
+    b' "f": 1, "l": 1, "T": 1, "m": false}',
     "oversize": b'{"e": "depthUpdate", "pad": "' + b"x" * 70_000 + b'"}',
 }
 
@@ -205,8 +258,8 @@ async def test_malformed_frames_go_to_the_dead_letter_subject_and_good_ones_are_
     good = recorded(shared_data)[:200]
     frames: list[bytes] = []
     for i, bad in enumerate(MALFORMED.values()):
-        frames += [*good[i * 25:(i + 1) * 25], bad]
-    frames += good[len(MALFORMED) * 25:]
+        frames += [*good[i * 25 : (i + 1) * 25], bad]
+    frames += good[len(MALFORMED) * 25 :]
     bus = await ingest.bus()
     dead: asyncio.Queue[Any] = asyncio.Queue(100)
 
@@ -237,9 +290,23 @@ async def test_a_record_the_store_refuses_is_dead_lettered_and_the_rest_are_stor
     nats_server: NatsServer, mysql_url: str, tmp_path: Path
 ) -> None:
     ingest = Ingest(nats_server.url, mysql_url, f"sqlite+aiosqlite:///{tmp_path / 'meta.db'}")
-    frames = [json.dumps({"e": "aggTrade", "E": 1_700_000_000_000 + i, "s": "BTCUSDT", "a": i,
-                          "p": "NaN" if i == 7 else "100.5", "q": "1", "f": i, "l": i,
-                          "T": 1_700_000_000_000 + i, "m": False}).encode() for i in range(20)]
+    frames = [
+        json.dumps(
+            {
+                "e": "aggTrade",
+                "E": 1_700_000_000_000 + i,
+                "s": "BTCUSDT",
+                "a": i,
+                "p": "NaN" if i == 7 else "100.5",
+                "q": "1",
+                "f": i,
+                "l": i,
+                "T": 1_700_000_000_000 + i,
+                "m": False,
+            }
+        ).encode()
+        for i in range(20)
+    ]
     bus = await ingest.bus()
     dead: asyncio.Queue[Any] = asyncio.Queue(10)
 

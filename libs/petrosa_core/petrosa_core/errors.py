@@ -1,14 +1,14 @@
 """The one exception tree of the suite; third-party errors are translated at each boundary.
 
-    PetrosaError
-    ├── ConfigError            bad or missing setting (names the variable)
-    ├── ParseError             a frame or payload that cannot be decoded (carries ``reason``)
-    ├── ValidationError        a request or record that breaks a rule (carries ``reason``)
-    ├── StoreError             a market or metadata store failed
-    │   └── StoreUnavailable   the store cannot be reached; retrying later may work
-    ├── BusError               NATS failed
-    ├── LeadershipLost         a leader could not renew its lease
-    └── ExchangeError          Binance answered with an error
+PetrosaError
+├── ConfigError            bad or missing setting (names the variable)
+├── ParseError             a frame or payload that cannot be decoded (carries ``reason``)
+├── ValidationError        a request or record that breaks a rule (carries ``reason``)
+├── StoreError             a market or metadata store failed
+│   └── StoreUnavailable   the store cannot be reached; retrying later may work
+├── BusError               NATS failed
+├── LeadershipLost         a leader could not renew its lease
+└── ExchangeError          Binance answered with an error
 """
 
 from __future__ import annotations

@@ -35,7 +35,9 @@ async def open_bus(runtime: Runtime, settings: IngestorSettings) -> Bus:
     return bus
 
 
-async def open_stores(runtime: Runtime, settings: IngestorSettings) -> tuple[MarketStore, MetadataStore]:
+async def open_stores(
+    runtime: Runtime, settings: IngestorSettings
+) -> tuple[MarketStore, MetadataStore]:
     market = await open_market_store(settings.market_store_url)
     runtime.add_closer("market_store", market.close)
     metadata = await MetadataStore.open(settings.metadata_store_url)
@@ -67,9 +69,7 @@ async def build_ingestor(runtime: Runtime, settings: IngestorSettings) -> Ingest
         durable=settings.nats_consumer_durable, stream=settings.nats_stream_name
     )
     parser = FrameParser(max_bytes=settings.ingest_max_frame_bytes)
-    ingestor = Ingestor(
-        subscription, market, metadata, bus.client, ingest_config(settings), parser
-    )
+    ingestor = Ingestor(subscription, market, metadata, bus.client, ingest_config(settings), parser)
 
     async def store_available() -> bool:
         return ingestor.store_available

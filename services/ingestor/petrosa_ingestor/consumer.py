@@ -42,15 +42,19 @@ class Catalog(Protocol):
         self, dataset_id: DatasetId, *, source: str, description: str = ""
     ) -> bool: ...
 
-    async def add_lineage(self, dataset_id: DatasetId | str, *, source: str, process: str) -> int:
-        ...
+    async def add_lineage(
+        self, dataset_id: DatasetId | str, *, source: str, process: str
+    ) -> int: ...
 
 
 class Publisher(Protocol):
     """Plain NATS publish (``nats.aio.client.Client`` satisfies it)."""
 
     def publish(
-        self, subject: str, payload: bytes = b"", reply: str = "",
+        self,
+        subject: str,
+        payload: bytes = b"",
+        reply: str = "",
         headers: dict[str, str] | None = None,
     ) -> Awaitable[None]: ...
 
@@ -116,7 +120,7 @@ class Ingestor:
             return
         except (nats.errors.Error, OSError) as exc:
             # Disconnected or reconnecting: the client retries; do not spin meanwhile.
-            log.warning("fetch failed: %s", exc)
+            log.warning("fetch failed: %r", exc)
             await asyncio.sleep(STORE_PROBE_SECONDS)
             return
         for msg in messages:
@@ -261,7 +265,9 @@ class Ingestor:
         metrics.SEQUENCE_BREAKS.labels(brk.check).inc()
         event = {"type": "sequence_break", **msgspec.structs.asdict(brk)}
         try:
-            await self.publisher.publish(self.config.audit_events_subject, msgspec.json.encode(event))
+            await self.publisher.publish(
+                self.config.audit_events_subject, msgspec.json.encode(event)
+            )
         except (nats.errors.Error, OSError) as exc:
             log.warning("cannot publish sequence break: %s", exc)
 

@@ -25,5 +25,4 @@ class FundingTracker:
             return None
         if update.event_time < held.next_funding_time:
             return None  # the schedule moved without settling; keep the newest estimate
-        return FundingRate(held.symbol, held.next_funding_time, held.funding_rate,
-                           held.mark_price)
+        return FundingRate(held.symbol, held.next_funding_time, held.funding_rate, held.mark_price)

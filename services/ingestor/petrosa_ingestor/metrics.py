@@ -43,7 +43,9 @@ CONSUMER_ACK_PENDING = Gauge(
     "data_manager_ingest_consumer_ack_pending", "Frames delivered and not yet acked"
 )
 SEQUENCE_BREAKS = Counter(
-    "data_manager_sequence_breaks_total", "Breaks in aggTrade id or depth pu->u continuity", ["check"]
+    "data_manager_sequence_breaks_total",
+    "Breaks in aggTrade id or depth pu->u continuity",
+    ["check"],
 )
 STORE_AVAILABLE = Gauge(
     "data_manager_ingest_store_available", "1 while the market store accepts writes, else 0"

@@ -43,8 +43,14 @@ class SequenceTracker:
         self._last_agg[trade.symbol] = trade.trade_id
         if last is None or trade.trade_id == last + 1:
             return None
-        return SequenceBreak(str(trade.dataset), "agg_trade_ids", trade.symbol,
-                             last + 1, trade.trade_id - 1, trade.trade_time)
+        return SequenceBreak(
+            str(trade.dataset),
+            "agg_trade_ids",
+            trade.symbol,
+            last + 1,
+            trade.trade_id - 1,
+            trade.trade_time,
+        )
 
     def _depth(self, update: DepthUpdate) -> SequenceBreak | None:
         last = self._last_depth.get(update.symbol)
@@ -54,5 +60,11 @@ class SequenceTracker:
         if last is None or update.prev_final_update_id == last:
             return None
         # Update ids are not dense: the break is the span between the two known ends.
-        return SequenceBreak(str(update.dataset), "depth_continuity", update.symbol,
-                             last, update.prev_final_update_id, update.event_time)
+        return SequenceBreak(
+            str(update.dataset),
+            "depth_continuity",
+            update.symbol,
+            last,
+            update.prev_final_update_id,
+            update.event_time,
+        )
