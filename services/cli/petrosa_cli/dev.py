@@ -1,8 +1,10 @@
 """``petrosa dev``: the whole suite on one machine with no external servers.
 
 Starts nats-server (JetStream, store under ./data/dev/nats), points both stores at SQLite
-files under ./data/, and runs every service as a child process that is restarted with
-backoff when it dies. Ctrl-C or SIGTERM stops the services first, then nats-server.
+files under ./data/, and runs every service, plus a demo feed replaying a recorded sample
+as live data, as child processes restarted with backoff when they die. The API gets a
+fresh development key with every scope. Ctrl-C or SIGTERM stops the children first, then
+nats-server.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -216,8 +219,10 @@ async def wait_for_port(port: int, within: float) -> None:
             return
 
 
-def service_specs(nats_url: str, api_port: int) -> list[ChildSpec]:
-    """One child per service; a later demo publisher joins this list as one more child."""
+def service_specs(
+    nats_url: str, api_port: int, api_key: str, *, demo: bool = True
+) -> list[ChildSpec]:
+    """One child per service, then the demo feed unless ``demo`` is False."""
     env = {
         "NATS_URL": nats_url,
         "MARKET_STORE_URL": MARKET_STORE_URL,
@@ -226,14 +231,29 @@ def service_specs(nats_url: str, api_port: int) -> list[ChildSpec]:
         "METRICS_PORT": "0",
         "API_PORT": str(api_port),
         "PYTHONUNBUFFERED": "1",
-        # The development API key (API_KEYS) is set here and printed with the endpoints.
     }
     specs = []
     for name in SERVICES:
         endpoint = _api_endpoint if name == "api" else _metrics_endpoint(name)
         argv = [sys.executable, "-m", f"petrosa_{name}"]
-        specs.append(ChildSpec(name, argv, env, endpoint))
+        extra = {"API_KEYS": _api_keys(api_key)} if name == "api" else {}
+        specs.append(ChildSpec(name, argv, env | extra, endpoint))
+    if demo:
+        argv = [sys.executable, "-m", "petrosa_cli.demo", "--nats-url", nats_url]
+        specs.append(ChildSpec("demo", argv, env))
     return specs
+
+
+def new_api_key() -> str:
+    """A development API key: 32 random bytes, URL-safe, fit for a header or a shell."""
+    return secrets.token_urlsafe(32)
+
+
+def _api_keys(api_key: str) -> str:
+    """``API_KEYS`` for the API: the development key with every scope, plus any set already."""
+    entry = f"{api_key}:read+write+admin"
+    existing = os.environ.get("API_KEYS", "").strip()
+    return f"{entry},{existing}" if existing else entry
 
 
 def _api_endpoint(port: int) -> str:
@@ -244,8 +264,8 @@ def _metrics_endpoint(name: str) -> Callable[[int], str]:
     return lambda port: f"metrics {name}: http://{HOST}:{port}/metrics"
 
 
-async def start_stack(runtime: Runtime, api_port: int) -> None:
-    """Start nats-server, wait until it listens, then every service."""
+async def start_stack(runtime: Runtime, api_port: int, *, demo: bool = True) -> None:
+    """Start nats-server, wait until it listens, then every service and the demo feed."""
     store = DATA_DIR / "dev" / "nats"
     store.mkdir(parents=True, exist_ok=True)
     port = _free_port()
@@ -262,13 +282,15 @@ async def start_stack(runtime: Runtime, api_port: int) -> None:
     await wait_for_port(port, NATS_START_TIMEOUT)
     nats_url = f"nats://{HOST}:{port}"
     emit(f"nats: {nats_url}")
-    for spec in service_specs(nats_url, api_port):
+    api_key = new_api_key()
+    emit(f"api key: {api_key}")
+    for spec in service_specs(nats_url, api_port, api_key, demo=demo):
         runtime.spawn(spec.name, Child(spec).supervise(runtime.stopping))
 
 
-async def run_dev(api_port: int | None = None) -> int:
+async def run_dev(api_port: int | None = None, *, demo: bool = True) -> int:
     """Run the local stack until Ctrl-C or SIGTERM; returns the exit code."""
     logging.basicConfig(level=logging.INFO, format="dev | %(levelname)s %(message)s")
     port = api_port_for(api_port)
     runtime = Runtime("dev", shutdown_timeout=STOP_TIMEOUT + 5)
-    return await runtime.run(lambda rt: start_stack(rt, port))
+    return await runtime.run(lambda rt: start_stack(rt, port, demo=demo))

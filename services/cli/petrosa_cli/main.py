@@ -42,19 +42,26 @@ def _configure_dev(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="API port (default 8000, or a free one if 8000 is busy; 0 picks a free one)",
     )
+    parser.add_argument(
+        "--no-demo",
+        action="store_true",
+        help="do not start the demo feed that replays a recorded sample as live data",
+    )
 
 
 def _dev(args: argparse.Namespace) -> int:
     from petrosa_cli.dev import run_dev
 
-    return asyncio.run(run_dev(api_port=args.api_port))
+    return asyncio.run(run_dev(api_port=args.api_port, demo=not args.no_demo))
 
 
 # Later subcommands (``backfill``, ``audit``) join this table.
 COMMANDS: dict[str, Command] = {
     **{name: _service(name) for name in SERVICES},
     "dev": Command(
-        "run the whole suite locally: nats-server, SQLite, every service", _dev, _configure_dev
+        "run the whole suite locally: nats-server, SQLite, every service, a demo feed",
+        _dev,
+        _configure_dev,
     ),
 }
 
