@@ -145,7 +145,7 @@ async def test_service_is_alive_but_not_ready_while_nats_is_unreachable(
 ) -> None:
     service = await launch(name, f"nats://127.0.0.1:{free_port()}")
     base = f"http://127.0.0.1:{await service.port()}"
-    await service.log_where(lambda e: e["message"].startswith("nats error"))
+    await service.log_where(lambda e: e["message"].lower().startswith("nats error"))
 
     async with httpx.AsyncClient(timeout=5) as client:
         liveness = await client.get(f"{base}/health/liveness")

@@ -1,0 +1,1 @@
+"""The API service: market data, health, catalog and backfill requests over REST."""

@@ -1,0 +1,3 @@
+from petrosa_api.app import main
+
+main()

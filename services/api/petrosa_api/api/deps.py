@@ -1,0 +1,151 @@
+"""Route dependencies: clients, the caller's identity, scopes and rate limits.
+
+Handlers read ``market: MarketDep`` and so on; a client that is still connecting answers
+503 rather than failing the request with a crash.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, cast
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from petrosa_api.auth import ApiKey, Scope
+from petrosa_api.catalog import Catalog
+from petrosa_api.errors import ApiError
+from petrosa_api.ratelimit import retry_after_header
+from petrosa_api.state import ApiState
+from petrosa_core.bus import Bus
+from petrosa_core.market import MarketStore
+from petrosa_core.metadata import MetadataStore
+
+api_key_header = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="An API key from API_KEYS"
+)
+bearer = HTTPBearer(auto_error=False, description="An API key from API_KEYS as a bearer token")
+
+_HOW_TO_CONFIGURE = (
+    "no API keys are configured, so write endpoints are disabled; set API_KEYS "
+    "(e.g. API_KEYS=secret:read+write) or API_KEYS_FILE and restart the API"
+)
+
+
+async def get_state(request: Request) -> ApiState:
+    return cast(ApiState, request.app.state.api)
+
+
+StateDep = Annotated[ApiState, Depends(get_state)]
+
+
+def state_of(request: Request) -> ApiState:
+    return cast(ApiState, request.app.state.api)
+
+
+def _starting(what: str) -> ApiError:
+    return ApiError(503, "starting", f"the API is still connecting to {what}; retry shortly")
+
+
+# These take the request rather than StateDep: each dependency node costs FastAPI time on
+# every request, and the data endpoints are the hot path.
+async def get_market(request: Request) -> MarketStore:
+    if (market := state_of(request).market) is None:
+        raise _starting("the market store")
+    return market
+
+
+async def get_metadata(request: Request) -> MetadataStore:
+    if (metadata := state_of(request).metadata) is None:
+        raise _starting("the metadata store")
+    return metadata
+
+
+async def get_catalog(request: Request) -> Catalog:
+    if (catalog := state_of(request).catalog) is None:
+        raise _starting("its stores")
+    return catalog
+
+
+async def get_bus(request: Request) -> Bus:
+    bus = state_of(request).bus
+    if bus is None or not bus.is_connected:
+        raise ApiError(503, "bus_unavailable", "the API is not connected to NATS; retry shortly")
+    return bus
+
+
+MarketDep = Annotated[MarketStore, Depends(get_market)]
+MetadataDep = Annotated[MetadataStore, Depends(get_metadata)]
+CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+BusDep = Annotated[Bus, Depends(get_bus)]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: a matched key, or nobody (``key`` is None)."""
+
+    key: ApiKey | None
+
+
+def _presented_key(request: Request) -> str:
+    if key := request.headers.get("x-api-key"):
+        return key
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def identify(request: Request) -> Caller:
+    """Match the presented key (a wrong one is refused) and spend one rate-limit token."""
+    state = state_of(request)
+    presented = _presented_key(request)
+    key = state.keyring.match(presented) if presented else None
+    if presented and key is None:
+        raise ApiError(
+            401, "invalid_api_key", "the API key is not valid", {"WWW-Authenticate": "Bearer"}
+        )
+    client = request.client.host if request.client else "unknown"
+    wait = state.limiter.acquire(f"key:{key.ident}" if key else f"ip:{client}")
+    if wait > 0:
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"more than {state.settings.api_rate_limit_per_minute} requests a minute; "
+            "slow down and retry after the Retry-After seconds",
+            {"Retry-After": retry_after_header(wait)},
+        )
+    return Caller(key)
+
+
+def _admit(state: ApiState, caller: Caller, scope: Scope) -> None:
+    if not state.keyring:
+        raise ApiError(403, "auth_not_configured", _HOW_TO_CONFIGURE)
+    if caller.key is None:
+        raise ApiError(
+            401,
+            "missing_api_key",
+            f"this endpoint needs an API key with the {scope.value!r} scope; "
+            "send it as X-API-Key or Authorization: Bearer",
+            {"WWW-Authenticate": "Bearer"},
+        )
+    if not caller.key.allows(scope):
+        raise ApiError(403, "insufficient_scope", f"this key lacks the {scope.value!r} scope")
+
+
+async def read_access(request: Request) -> Caller:
+    """Admit reads: open unless API_REQUIRE_AUTH_FOR_READS, and always rate limited."""
+    caller = identify(request)
+    state = state_of(request)
+    if state.settings.api_require_auth_for_reads:
+        _admit(state, caller, Scope.READ)
+    return caller
+
+
+async def write_access(
+    request: Request,
+    _header: Annotated[str | None, Security(api_key_header)],
+    _token: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> Caller:
+    """Admit callers whose key holds the write scope (the security schemes document it)."""
+    caller = identify(request)
+    _admit(state_of(request), caller, Scope.WRITE)
+    return caller

@@ -1,0 +1,85 @@
+"""POST /backfill/start asks the backfillers for a job; GET /backfill/jobs lists the jobs."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query
+from starlette.responses import Response
+
+from petrosa_api import examples
+from petrosa_api.api.deps import BusDep, MetadataDep, StateDep, read_access, write_access
+from petrosa_api.backfill import request_backfill
+from petrosa_api.errors import ApiError
+from petrosa_api.formats import json_response
+from petrosa_api.health import render
+from petrosa_api.schemas import SYMBOL_PATTERN, BackfillRequest, Item, Listing, documented
+from petrosa_core.metadata import JobStatus
+
+log = logging.getLogger("petrosa.api")
+
+router = APIRouter(prefix="/backfill", tags=["backfill"])
+
+
+@router.post(
+    "/start",
+    status_code=202,
+    response_model=Item,
+    responses=documented(examples.BACKFILL_STARTED, 400, 401, 403, 429, 503, status=202),
+    dependencies=[Depends(write_access)],
+)
+async def start(
+    request: BackfillRequest, state: StateDep, bus: BusDep, metadata: MetadataDep
+) -> Response:
+    """Send the request to the backfillers (NATS request/reply) and return their job.
+
+    Needs an API key with the ``write`` scope. 503 when no backfiller answers in time.
+    """
+    body = request.message()
+    settings = state.settings
+    reply = await request_backfill(
+        bus, settings.backfill_request_subject, body, settings.api_backfill_timeout
+    )
+    log.info("backfill requested", extra={"job_id": reply.job_id, **body})
+    job = await metadata.get_job(reply.job_id)
+    data = {"job_id": reply.job_id, "status": reply.status, "job": render(job) if job else None}
+    return json_response({"data": data}, status_code=202)
+
+
+@router.get(
+    "/jobs",
+    response_model=Listing,
+    responses=documented(examples.JOBS, 401, 429),
+    dependencies=[Depends(read_access)],
+)
+async def jobs(
+    metadata: MetadataDep,
+    status: Annotated[JobStatus | None, Query(description="Only jobs in this state")] = None,
+    symbol: Annotated[str | None, Query(pattern=SYMBOL_PATTERN)] = None,
+    type: Annotated[
+        Literal["candles", "funding_rates", "agg_trades"] | None,
+        Query(description="Only jobs of this data type"),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    """Backfill jobs, newest first, filtered by status, symbol and data type."""
+    found = await metadata.list_jobs(status=status, symbol=symbol, data_type=type, limit=limit)
+    pagination = {"limit": limit, "count": len(found), "next_cursor": None, "has_more": False}
+    return json_response({"data": [render(j) for j in found], "pagination": pagination})
+
+
+@router.get(
+    "/jobs/{job_id}",
+    response_model=Item,
+    responses=documented(examples.JOB, 401, 404, 429),
+    dependencies=[Depends(read_access)],
+)
+async def job(
+    metadata: MetadataDep, job_id: Annotated[str, Path(min_length=1, max_length=64)]
+) -> Response:
+    """One backfill job with its progress, checkpoint and outcome."""
+    found = await metadata.get_job(job_id)
+    if found is None:
+        raise ApiError(404, "unknown_job", f"no backfill job {job_id!r}")
+    return json_response({"data": render(found)})

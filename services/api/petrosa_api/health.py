@@ -1,0 +1,140 @@
+"""Health figures from the auditor's tables, and connection statistics of the clients.
+
+Scores are 0..1: healthy from 0.9, degraded from 0.7, unhealthy below.
+"""
+
+from __future__ import annotations
+
+from statistics import fmean
+from typing import Any
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from petrosa_api.catalog import Entry
+from petrosa_api.times import iso_or_none
+from petrosa_core.bus import Bus
+from petrosa_core.metadata import Finding, MetadataStore
+from petrosa_core.models import DatasetId
+
+HEALTHY = 0.9
+DEGRADED = 0.7
+# Metadata times named *_at are epoch ms; the API names such fields *_time.
+_ISO_EXTRA = ("range_start", "range_end")
+
+
+def band(score: float) -> str:
+    if score >= HEALTHY:
+        return "healthy"
+    return "degraded" if score >= DEGRADED else "unhealthy"
+
+
+def render(row: msgspec.Struct) -> dict[str, Any]:
+    """A metadata row as JSON: ``*_at`` renamed ``*_time``, each time with its ``*_iso``."""
+    out: dict[str, Any] = {}
+    for name, value in msgspec.structs.asdict(row).items():
+        key = f"{name.removesuffix('_at')}_time" if name.endswith("_at") else name
+        out[key] = value
+        if key.endswith("_time") or key in _ISO_EXTRA:
+            out[f"{key}_iso"] = iso_or_none(value)
+    return out
+
+
+def summarise(
+    entries: list[Entry], findings: list[Finding], failing: dict[str, str]
+) -> dict[str, Any]:
+    """Datasets by health band, their mean score, open findings, and what readiness lacks."""
+    scores = [e.health.score for e in entries if e.health is not None]
+    bands = [band(s) for s in scores]
+    overall = fmean(scores) if scores else None
+    if failing:
+        status = "unhealthy"
+    else:
+        status = "unknown" if overall is None else band(min(scores))
+    return {
+        "status": status,
+        "total_datasets": len(entries),
+        "healthy_datasets": bands.count("healthy"),
+        "degraded_datasets": bands.count("degraded"),
+        "unhealthy_datasets": bands.count("unhealthy"),
+        "unscored_datasets": len(entries) - len(scores),
+        "overall_score": overall,
+        "open_findings": len(findings),
+        "failing": failing,
+    }
+
+
+async def dataset_health(
+    metadata: MetadataStore, dataset: DatasetId, entry: Entry | None, findings: int
+) -> dict[str, Any]:
+    """Current score and components of one dataset, with its most recent findings."""
+    health = await metadata.latest_health(dataset)
+    recent = await metadata.findings(dataset, limit=findings) if findings else []
+    info = entry.info if entry else None
+    row: dict[str, Any] = {
+        "dataset_id": str(dataset),
+        "score": health.score if health else None,
+        "band": band(health.score) if health else None,
+        "components": None,
+        "details": health.details if health else None,
+        "measured_time": health.measured_at if health else None,
+        "measured_time_iso": iso_or_none(health.measured_at if health else None),
+        "record_count": info.count if info else 0,
+        "last_time": info.last_time if info else None,
+        "last_time_iso": iso_or_none(info.last_time if info else None),
+        "findings": [render(f) for f in recent],
+    }
+    if health:
+        names = ("completeness", "validity", "freshness", "consistency")
+        row["components"] = {name: getattr(health, name) for name in names}
+    return row
+
+
+def _engine_stats(engine: AsyncEngine) -> dict[str, Any]:
+    pool = engine.pool
+    stats: dict[str, Any] = {
+        "backend": engine.dialect.name,
+        "pool_class": type(pool).__name__,
+        "status": pool.status(),
+    }
+    for name in ("size", "checkedin", "checkedout", "overflow"):
+        reading = getattr(pool, name, None)
+        if callable(reading):
+            stats[name] = reading()
+    return stats
+
+
+def store_stats(store: object) -> dict[str, Any]:
+    """Pool figures of a store's client; stores keep their clients private, so look gently."""
+    engine = getattr(store, "_engine", None)
+    if isinstance(engine, AsyncEngine):
+        return _engine_stats(engine)
+    client = getattr(store, "_client", None)
+    options = getattr(getattr(client, "options", None), "pool_options", None)
+    if options is not None:
+        return {
+            "backend": "mongodb",
+            "max_pool_size": options.max_pool_size,
+            "min_pool_size": options.min_pool_size,
+        }
+    return {"backend": type(store).__name__}
+
+
+def _nats_stats(bus: Bus | None) -> dict[str, Any]:
+    if bus is None:
+        return {"connected": False}
+    client = bus.client
+    url = client.connected_url
+    return {
+        "connected": bus.is_connected,
+        "server": f"{url.hostname}:{url.port}" if url else None,
+        **{k: int(v) for k, v in client.stats.items()},
+    }
+
+
+def connection_stats(market: object, metadata: object, bus: Bus | None) -> dict[str, Any]:
+    return {
+        "market_store": store_stats(market),
+        "metadata_store": store_stats(metadata),
+        "nats": _nats_stats(bus),
+    }

@@ -1,0 +1,72 @@
+"""API settings; names follow the original service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+
+from petrosa_api.auth import ApiKey, parse_key_entries
+from petrosa_core.settings import CoreSettings
+
+
+class ApiSettings(CoreSettings):
+    """Where the API listens, which keys it accepts and how hard clients may push it.
+
+    ``API_KEYS`` holds ``key:scope+scope`` entries separated by commas; ``API_KEYS_FILE``
+    names a file with one entry per line (a mounted Secret).
+    """
+
+    service_name: str = "api"
+    api_host: str = "0.0.0.0"
+    api_port: int = Field(8000, ge=0, le=65535)
+    api_keys: str = ""
+    api_keys_file: Path | None = None
+    api_require_auth_for_reads: bool = False
+    # Per API key, or per client address for anonymous reads; 0 turns limiting off.
+    api_rate_limit_per_minute: int = Field(1200, ge=0)
+    # How many requests a quiet client may send at once before the per-minute rate applies.
+    api_rate_limit_burst: int = Field(60, ge=1)
+    # Catalog and dataset lists change when data lands, not per request.
+    api_cache_ttl: float = Field(5.0, ge=0)
+    api_backfill_timeout: float = Field(5.0, gt=0)
+    backfill_request_subject: str = "petrosa.backfill.request"
+
+    @field_validator("api_keys_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("api_keys_file")
+    @classmethod
+    def _file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys_parse(cls, value: str) -> str:
+        parse_key_entries(value.split(","))
+        return value
+
+    @model_validator(mode="after")
+    def _file_keys_parse(self) -> ApiSettings:
+        if self.api_keys_file is not None:
+            try:
+                parse_key_entries(self.api_keys_file.read_text().splitlines())
+            except ValueError as exc:
+                raise ValueError(f"API_KEYS_FILE: {exc}") from None
+        if self.api_require_auth_for_reads and not self.keys():
+            raise ValueError(
+                "API_REQUIRE_AUTH_FOR_READS is set but no key is configured: set API_KEYS "
+                "or API_KEYS_FILE"
+            )
+        return self
+
+    def keys(self) -> list[ApiKey]:
+        """Every configured key, from ``API_KEYS`` and then ``API_KEYS_FILE``."""
+        entries = self.api_keys.split(",")
+        if self.api_keys_file is not None:
+            entries += self.api_keys_file.read_text().splitlines()
+        return parse_key_entries(entries)

@@ -1,0 +1,49 @@
+"""What the routes work with; clients are filled in as startup connects them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from petrosa_api.auth import Keyring
+from petrosa_api.cache import TtlCache
+from petrosa_api.catalog import Catalog
+from petrosa_api.ratelimit import RateLimiter
+from petrosa_api.settings import ApiSettings
+from petrosa_core.bus import Bus
+from petrosa_core.market import MarketStore
+from petrosa_core.metadata import MetadataStore
+from petrosa_core.runtime import Runtime
+
+# Distinct datasets whose existence is remembered at once (hits and misses alike).
+CACHE_ENTRIES = 4096
+
+
+@dataclass
+class ApiState:
+    settings: ApiSettings
+    runtime: Runtime
+    keyring: Keyring
+    limiter: RateLimiter
+    cache: TtlCache
+    coalescer: TtlCache
+    market: MarketStore | None = None
+    metadata: MetadataStore | None = None
+    catalog: Catalog | None = None
+    bus: Bus | None = None
+
+    @classmethod
+    def create(cls, settings: ApiSettings, runtime: Runtime) -> ApiState:
+        return cls(
+            settings=settings,
+            runtime=runtime,
+            keyring=Keyring(settings.keys()),
+            limiter=RateLimiter(settings.api_rate_limit_per_minute, settings.api_rate_limit_burst),
+            cache=TtlCache(settings.api_cache_ttl, max_entries=CACHE_ENTRIES),
+            # TTL 0 keeps nothing: it only lets identical requests in flight share one read.
+            coalescer=TtlCache(0),
+        )
+
+    def attach_stores(self, market: MarketStore, metadata: MetadataStore) -> None:
+        self.market = market
+        self.metadata = metadata
+        self.catalog = Catalog(market, metadata, self.cache)

@@ -1,0 +1,176 @@
+"""The API's small parts on their own: times, keys, rate limits, the cache, negotiation."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from petrosa_api.auth import Keyring, Scope, parse_key_entries
+from petrosa_api.cache import TtlCache
+from petrosa_api.formats import negotiate
+from petrosa_api.ratelimit import RateLimiter, retry_after_header
+from petrosa_api.schemas import Interval
+from petrosa_api.times import iso_column, iso_ms, parse_time
+from petrosa_core.errors import ValidationError
+from petrosa_core.intervals import INTERVALS
+
+
+@pytest.mark.parametrize(
+    ("text", "ms"),
+    [
+        ("1636934400000", 1_636_934_400_000),
+        ("2021-11-15", 1_636_934_400_000),
+        ("2021-11-15T00:00:00Z", 1_636_934_400_000),
+        ("2021-11-15T01:00:00.123+01:00", 1_636_934_400_123),
+        ("2021-11-15T00:00:00.5", 1_636_934_400_500),
+        ("0", 0),
+    ],
+)
+def test_times_parse_from_epoch_ms_or_iso_in_utc(text: str, ms: int) -> None:
+    assert parse_time("start", text) == ms
+
+
+@pytest.mark.parametrize("text", ["1e5", "-5", "soon", "1969-12-31T23:59:59Z", "9" * 5000])
+def test_unparseable_or_out_of_range_times_are_refused(text: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        parse_time("start", text)
+
+    assert refused.value.reason == "bad_time"
+    assert len(str(refused.value)) < 120
+
+
+def test_iso_strings_match_one_by_one_and_by_column() -> None:
+    values = [0, 1_636_934_699_999, 253_402_300_799_999]
+
+    assert (
+        [iso_ms(v) for v in values]
+        == iso_column(values)
+        == [
+            "1970-01-01T00:00:00.000Z",
+            "2021-11-15T00:04:59.999Z",
+            "9999-12-31T23:59:59.999Z",
+        ]
+    )
+    assert iso_column([None]) == [None]
+
+
+def test_key_entries_parse_with_scopes_and_admin_grants_everything() -> None:
+    reader, admin = parse_key_entries([" r1:read ", "# comment", "", "a1:admin"])
+
+    assert reader.scopes == {Scope.READ}
+    assert not reader.allows(Scope.WRITE)
+    assert all(admin.allows(scope) for scope in Scope)
+    assert reader.ident != admin.ident and len(reader.ident) == 12
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        (["nokey"], "entry 1 is not key:scope+scope"),
+        (["k:read", "k:write"], "entry 2 repeats a key given earlier"),
+        (["k:read+sudo"], "entry 1 has unknown scope 'sudo'; use read, write, admin"),
+        (["a b:read"], "entry 1 is not key:scope+scope"),
+    ],
+)
+def test_bad_key_entries_are_named_by_position_never_by_secret(
+    entries: list[str], message: str
+) -> None:
+    with pytest.raises(ValueError, match="^" + message.replace("+", r"\+") + "$"):
+        parse_key_entries(entries)
+
+
+def test_keyring_matches_only_the_exact_key() -> None:
+    keyring = Keyring(parse_key_entries(["secret-1:read", "secret-2:write"]))
+
+    matched = keyring.match("secret-2")
+    assert matched is not None and matched.scopes == {Scope.WRITE}
+    assert keyring.match("secret-") is None
+    assert keyring.match("secret-22") is None
+    assert not Keyring([])
+
+
+def test_token_bucket_allows_the_burst_then_refills_at_the_rate() -> None:
+    now = [100.0]
+    limiter = RateLimiter(per_minute=60, burst=2, clock=lambda: now[0])
+
+    assert [limiter.acquire("a") for _ in range(2)] == [0.0, 0.0]
+    assert limiter.acquire("a") == pytest.approx(1.0)
+    assert limiter.acquire("b") == 0.0
+    now[0] += 0.5
+    assert limiter.acquire("a") == pytest.approx(0.5)
+    now[0] += 0.5
+    assert limiter.acquire("a") == 0.0
+    assert retry_after_header(0.2) == "1" and retry_after_header(2.1) == "3"
+
+
+def test_a_limiter_forgets_the_least_recent_caller_beyond_its_bound() -> None:
+    limiter = RateLimiter(per_minute=60, burst=1, clock=lambda: 0.0, max_callers=2)
+    for caller in ("a", "b", "c"):
+        limiter.acquire(caller)
+
+    assert limiter.acquire("a") == 0.0  # forgotten, so it starts full again
+    assert limiter.acquire("c") > 0
+
+
+async def test_cache_shares_one_load_among_concurrent_misses_and_keeps_it_for_the_ttl() -> None:
+    now = [0.0]
+    cache = TtlCache(5.0, clock=lambda: now[0])
+    loads = 0
+    release = asyncio.Event()
+
+    async def load() -> int:
+        nonlocal loads
+        loads += 1
+        await release.wait()
+        return loads
+
+    waiting = [asyncio.create_task(cache.get("k", load)) for _ in range(5)]
+    await asyncio.sleep(0)
+    release.set()
+    results = await asyncio.gather(*waiting)
+    cached = await cache.get("k", load)
+    now[0] = 5.0
+    reloaded = await cache.get("k", load)
+
+    assert (results, cached, reloaded) == ([1] * 5, 1, 2)
+
+
+async def test_a_failed_load_reaches_every_waiter_and_is_not_cached() -> None:
+    cache = TtlCache(5.0)
+    release = asyncio.Event()
+
+    async def failing() -> int:
+        await release.wait()
+        raise RuntimeError("store down")
+
+    async def working() -> int:
+        return 7
+
+    waiting = [asyncio.create_task(cache.get("k", failing)) for _ in range(3)]
+    await asyncio.sleep(0)
+    release.set()
+    outcomes = await asyncio.gather(*waiting, return_exceptions=True)
+
+    assert [str(o) for o in outcomes] == ["store down"] * 3
+    assert await cache.get("k", working) == 7
+
+
+@pytest.mark.parametrize(
+    ("requested", "accept", "chosen"),
+    [
+        (None, None, "json"),
+        (None, "text/csv", "csv"),
+        (None, "application/json, application/vnd.apache.parquet;q=0.9", "parquet"),
+        ("json", "text/csv", "json"),
+        (None, "*/*", "json"),
+    ],
+)
+def test_format_comes_from_the_parameter_or_else_the_accept_header(
+    requested: str | None, accept: str | None, chosen: str
+) -> None:
+    assert negotiate(requested, accept) == chosen  # type: ignore[arg-type]
+
+
+def test_the_period_parameter_lists_exactly_the_binance_intervals() -> None:
+    assert Interval.__args__ == INTERVALS  # type: ignore[attr-defined]
