@@ -11,7 +11,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
 
 import httpx
 import msgspec
@@ -59,11 +59,23 @@ USED_WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
 
 
 @dataclass(frozen=True, slots=True)
+class Resume:
+    """Where a walk goes on after a page: a start time, or an aggregate-trade id."""
+
+    by: Literal["time", "id"]
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
 class RestPage(Generic[R]):
-    """Records from one request (possibly none) and the weight spent on it, retries included."""
+    """Records from one request (possibly none) and the weight spent on it, retries included.
+
+    ``resume`` is where the walk continues after this page; None when this page ends it.
+    """
 
     records: list[R]
     weight: int
+    resume: Resume | None = None
 
 
 class BinanceClient:
@@ -118,11 +130,13 @@ class BinanceClient:
                 "limit": limit,
             }
             rows, weight = await self._fetch(KLINES_PATH, params, _rows.KLINES)
-            yield RestPage([row.to_candle(symbol, interval, now) for row in rows], weight)
+            candles = [row.to_candle(symbol, interval, now) for row in rows]
             # endTime bounds every request, so a short page means the range is exhausted.
             if len(rows) < limit:
+                yield RestPage(candles, weight)
                 return
             cursor = _advance(cursor, next_open(rows[-1].open_time, interval), KLINES_PATH)
+            yield RestPage(candles, weight, Resume("time", cursor))
 
     async def funding_rates(
         self, symbol: str, start: int, end: int
@@ -137,31 +151,42 @@ class BinanceClient:
                 "limit": FUNDING_PAGE,
             }
             rows, weight = await self._fetch(FUNDING_RATE_PATH, params, _rows.FUNDING)
-            yield RestPage([row.to_record() for row in rows], weight)
+            records = [row.to_record() for row in rows]
             if len(rows) < FUNDING_PAGE:
+                yield RestPage(records, weight)
                 return
             cursor = _advance(cursor, rows[-1].funding_time + 1, FUNDING_RATE_PATH)
+            yield RestPage(records, weight, Resume("time", cursor))
 
     async def agg_trades(self, symbol: str, start: int, end: int) -> AsyncIterator[RestPage[Trade]]:
         """Aggregate trades in ``[start, end)`` by id: a time window finds the first id only."""
         first_id = None
-        async for page, next_id in self._first_agg_trades(symbol, start, end):
+        async for page in self._first_agg_trades(symbol, start, end):
             yield page
-            first_id = next_id
-        while first_id is not None:
+            first_id = page.resume.at if page.resume and page.resume.by == "id" else None
+        if first_id is not None:
+            async for page in self.agg_trades_from(symbol, first_id, end):
+                yield page
+
+    async def agg_trades_from(
+        self, symbol: str, first_id: int, end: int
+    ) -> AsyncIterator[RestPage[Trade]]:
+        """Aggregate trades from id ``first_id`` on, up to trade time ``end`` (exclusive)."""
+        while True:
             params: Params = {"symbol": symbol, "fromId": first_id, "limit": AGG_TRADES_PAGE}
             rows, weight = await self._fetch(AGG_TRADES_PATH, params, _rows.AGG_TRADES)
             in_range = [row.to_trade(symbol) for row in rows if row.trade_time < end]
-            yield RestPage(in_range, weight)
             # A short page is the newest trade; a trade past ``end`` closes the range.
             if len(rows) < AGG_TRADES_PAGE or len(in_range) < len(rows):
+                yield RestPage(in_range, weight)
                 return
             first_id = rows[-1].agg_id + 1
+            yield RestPage(in_range, weight, Resume("id", first_id))
 
     async def _first_agg_trades(
         self, symbol: str, start: int, end: int
-    ) -> AsyncIterator[tuple[RestPage[Trade], int | None]]:
-        """Hour windows from ``start`` until one has trades; then the id to page on from."""
+    ) -> AsyncIterator[RestPage[Trade]]:
+        """Hour windows from ``start`` until one has trades; its page resumes by id."""
         cursor = start
         while cursor < end:
             last = min(cursor + AGG_TRADES_WINDOW_MS - 1, end - 1)
@@ -172,13 +197,13 @@ class BinanceClient:
                 "limit": AGG_TRADES_PAGE,
             }
             rows, weight = await self._fetch(AGG_TRADES_PATH, params, _rows.AGG_TRADES)
-            page = RestPage([row.to_trade(symbol) for row in rows], weight)
+            trades = [row.to_trade(symbol) for row in rows]
             if rows:
                 done = len(rows) < AGG_TRADES_PAGE and last == end - 1
-                yield page, None if done else rows[-1].agg_id + 1
+                yield RestPage(trades, weight, None if done else Resume("id", rows[-1].agg_id + 1))
                 return
-            yield page, None
             cursor = last + 1
+            yield RestPage(trades, weight, Resume("time", cursor) if cursor < end else None)
 
     async def order_book(self, symbol: str, limit: int = 1000) -> _rows.OrderBookSnapshot:
         """A depth snapshot of ``limit`` levels a side (5, 10, 20, 50, 100, 500 or 1000)."""

@@ -1,0 +1,3 @@
+from petrosa_backfiller.app import main
+
+main()

@@ -1,0 +1,137 @@
+"""Backfill, cancel and status requests: checked, answered at once, never run twice.
+
+Replies are JSON: a job (``job_id``, ``status`` and its progress) or
+``{"error": {"code", "message"}}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
+
+import msgspec
+from nats.aio.msg import Msg
+
+from petrosa_backfiller import metrics
+from petrosa_backfiller.events import Events, job_view
+from petrosa_backfiller.request import Clock, decode_object, now_ms, parse_request
+from petrosa_core.bus import as_bus_error
+from petrosa_core.errors import BusError, StoreError, ValidationError
+from petrosa_core.metadata import JobStatus, MetadataStore
+from petrosa_core.models import DatasetId
+
+log = logging.getLogger(__name__)
+
+Reply = dict[str, Any]
+Handler = Callable[[bytes], Awaitable[Reply]]
+_encode = msgspec.json.Encoder().encode
+
+
+class Lock(Protocol):
+    def hold(self, dataset: DatasetId) -> AbstractAsyncContextManager[None]:
+        """Hold ``dataset`` against every other creator of jobs."""
+        ...
+
+
+def error_reply(code: str, message: str) -> Reply:
+    return {"error": {"code": code, "message": message}}
+
+
+class Intake:
+    """Turns requests into jobs; a request overlapping an active job gets that job."""
+
+    def __init__(
+        self,
+        metadata: MetadataStore,
+        events: Events,
+        lock: Lock,
+        *,
+        on_created: Callable[[], None],
+        clock: Clock = now_ms,
+    ) -> None:
+        self._metadata = metadata
+        self._events = events
+        self._lock = lock
+        self._on_created = on_created
+        self._clock = clock
+
+    async def submit(self, payload: bytes) -> Reply:
+        """Create a job for the request, or return the active job it overlaps."""
+        request = parse_request(payload, self._clock())
+        async with self._lock.hold(request.dataset):
+            found = await self._metadata.find_overlapping_job(
+                request.dataset, request.start, request.end
+            )
+            if found is not None:
+                metrics.REQUESTS.labels("deduplicated").inc()
+                return {**job_view(found), "deduplicated": True}
+            job = await self._metadata.create_job(
+                request.dataset,
+                data_type=request.data_type.value,
+                start=request.start,
+                end=request.end,
+                origin=request.origin,
+            )
+            # Published before any worker can report the job running.
+            await self._events.publish(job, claimable=True)
+        metrics.REQUESTS.labels("created").inc()
+        log.info("backfill job created", extra={"job_id": job.id, "dataset_id": job.dataset_id})
+        self._on_created()
+        return {**job_view(job), "deduplicated": False}
+
+    async def cancel(self, payload: bytes) -> Reply:
+        """Cancel a pending job at once, or ask the worker of a running one to stop."""
+        job = await self._metadata.request_cancel(_job_id(payload))
+        if job is None:
+            raise ValidationError("job_not_found", "no backfill job has this id")
+        if job.status is JobStatus.CANCELLED and job.claimed_by is None:
+            await self._events.publish(job)
+        return job_view(job)
+
+    async def status(self, payload: bytes) -> Reply:
+        job = await self._metadata.get_job(_job_id(payload))
+        if job is None:
+            raise ValidationError("job_not_found", "no backfill job has this id")
+        return job_view(job)
+
+
+def _job_id(payload: bytes) -> str:
+    job_id = decode_object(payload).get("job_id")
+    if not isinstance(job_id, str) or not job_id:
+        raise ValidationError("missing_job_id", "job_id is required")
+    return job_id
+
+
+async def answer(handler: Handler, payload: bytes) -> Reply:
+    """``handler``'s reply, or the error object that says what went wrong."""
+    try:
+        return await handler(payload)
+    except ValidationError as exc:
+        metrics.REQUESTS.labels("rejected").inc()
+        return error_reply(exc.reason, exc.detail or exc.reason)
+    except BusError as exc:
+        return error_reply("busy", str(exc))
+    except StoreError as exc:
+        log.warning("backfill request failed on the metadata store: %s", exc)
+        return error_reply("store_unavailable", str(exc))
+    except Exception as exc:
+        log.exception("backfill request failed")
+        return error_reply("internal_error", f"{type(exc).__name__}: {exc}")
+
+
+def responder(handler: Handler) -> Callable[[Msg], Awaitable[None]]:
+    """A NATS subscription callback that answers each request with ``handler``'s reply."""
+
+    async def respond(msg: Msg) -> None:
+        reply = await answer(handler, msg.data)
+        if not msg.reply:
+            return
+        try:
+            with as_bus_error("reply to a backfill request"):
+                await msg.respond(_encode(reply))
+        except BusError as exc:
+            log.warning("backfill reply not sent: %s", exc)
+
+    return respond

@@ -1,0 +1,69 @@
+"""A per-dataset lock across replicas: a create-only key in a JetStream key-value bucket.
+
+Finding an overlapping job and creating a new one are two statements; holding the
+dataset's key between them makes the pair atomic for every replica. The bucket's TTL
+frees the key of a holder that died.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import nats.js.errors
+from nats.js.kv import KeyValue
+
+from petrosa_core.bus import as_bus_error
+from petrosa_core.errors import BusError
+from petrosa_core.models import DatasetId
+
+log = logging.getLogger(__name__)
+
+# Holders keep the key for two short SQL statements; a quick re-try finds it free soon.
+RETRY_DELAY = 0.01
+
+
+def lock_key(dataset: DatasetId) -> str:
+    """A valid key-value key for ``dataset`` (keys may not hold ``:``)."""
+    return "dataset." + str(dataset).replace(":", ".")
+
+
+class DatasetLock:
+    """``async with lock.hold(dataset):`` runs the block while no other replica holds it."""
+
+    def __init__(self, kv: KeyValue, *, owner: str, wait: float) -> None:
+        self._kv = kv
+        self._owner = owner.encode()
+        self._wait = wait
+
+    @asynccontextmanager
+    async def hold(self, dataset: DatasetId) -> AsyncIterator[None]:
+        key = lock_key(dataset)
+        revision = await self._acquire(key)
+        try:
+            yield
+        finally:
+            await self._release(key, revision)
+
+    async def _acquire(self, key: str) -> int:
+        try:
+            async with asyncio.timeout(self._wait):
+                while True:
+                    with as_bus_error(f"lock {key}"):
+                        try:
+                            return int(await self._kv.create(key, self._owner))
+                        except nats.js.errors.KeyWrongLastSequenceError:
+                            pass
+                    await asyncio.sleep(RETRY_DELAY)
+        except TimeoutError:
+            raise BusError(f"lock {key} still held after {self._wait}s") from None
+
+    async def _release(self, key: str, revision: int) -> None:
+        try:
+            with as_bus_error(f"unlock {key}"):
+                # ``last`` refuses to delete a key another holder took after our TTL lapsed.
+                await self._kv.delete(key, last=revision)
+        except BusError as exc:
+            log.warning("dataset lock not released; it lapses with the TTL: %s", exc)

@@ -1,0 +1,128 @@
+"""``petrosa backfill`` as a user runs it: submit, watch the bar fill, list the jobs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from petrosa_backfiller.cli import backfill_command
+from tests.backfiller.test_jobs_support import Backfill, recorded_candles
+from tests.fakes.binance_exchange import FakeBinance
+from tests.harness.servers import NatsServer
+
+XRP_5M = "xrpusdt_perp_5m_klines.csv"
+
+
+@pytest.fixture
+def fake(shared_data: Path) -> Iterator[FakeBinance]:
+    with FakeBinance(data_dir=shared_data, unknown_symbols={"NOPEUSDT"}) as exchange:
+        yield exchange
+
+
+@pytest.fixture
+def backfill(
+    nats_server: NatsServer,
+    fake: FakeBinance,
+    sqlite_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Backfill:
+    """A backfiller configuration; the CLI reads the same settings from the environment."""
+    config = Backfill(
+        nats_server.url, sqlite_url, f"sqlite+aiosqlite:///{tmp_path / 'meta.db'}", fake.url
+    )
+    for name, value in config.env().items():
+        monkeypatch.setenv(name, value)
+    return config
+
+
+async def petrosa_backfill(*argv: str) -> int:
+    """The command in a thread of its own: it runs its own event loop, as from a shell."""
+    return await asyncio.to_thread(backfill_command, list(argv))
+
+
+async def test_submit_follows_the_job_to_completion_and_list_shows_it(
+    backfill: Backfill, shared_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    candles = recorded_candles(shared_data / XRP_5M, "XRPUSDT", "5m")
+    start, end = candles[0].open_time, candles[-1].open_time + 300_000
+    async with backfill.running():
+        code = await petrosa_backfill(
+            "XRPUSDT",
+            "--type",
+            "candles",
+            "--interval",
+            "5m",
+            "--start",
+            str(start),
+            "--end",
+            str(end),
+        )
+        submitted = capsys.readouterr()
+        listed_code = await petrosa_backfill("--list")
+        listed = capsys.readouterr()
+
+    job_id = submitted.out.split()[1]
+    assert code == 0
+    assert submitted.out == f"job {job_id} completed: 1999 records\n"
+    assert submitted.err.startswith(f"job {job_id} pending\n")
+    assert (
+        f"\rcandles:XRPUSDT:5m [{'#' * 30}] 100.00%  1999 records  2 pages  weight 10  completed\n"
+    ) in submitted.err
+    assert listed_code == 0
+    header, row = listed.out.splitlines()
+    assert header.split() == [
+        "JOB",
+        "STATUS",
+        "DATASET",
+        "START",
+        "END",
+        "PROGRESS",
+        "RECORDS",
+        "ERROR",
+    ]
+    assert row.split() == [
+        job_id,
+        "completed",
+        "candles:XRPUSDT:5m",
+        "2021-11-15T00:00:00Z",
+        "2021-11-21T22:35:00Z",
+        "100.0%",
+        "1999",
+    ]
+
+
+async def test_a_bad_request_exits_2_with_the_services_reason(
+    backfill: Backfill, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with backfill.running():
+        code = await petrosa_backfill("BTCUSDT", "--interval", "7m", "--start", "2024-01-01")
+
+    assert code == 2
+    assert capsys.readouterr().err.startswith("petrosa backfill: unknown_interval: '7m' is not")
+
+
+async def test_a_failed_job_exits_1_with_binances_reason(
+    backfill: Backfill, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with backfill.running():
+        code = await petrosa_backfill(
+            "NOPEUSDT",
+            "--type",
+            "funding_rates",
+            "--start",
+            "2024-01-01T00:00:00",
+            "--end",
+            "2024-01-02",
+        )
+
+    assert code == 1
+    assert capsys.readouterr().out.endswith("failed: 0 records (-1121: Invalid symbol.)\n")
+
+
+def test_symbol_and_start_are_required_unless_listing(capsys: pytest.CaptureFixture[str]) -> None:
+    assert backfill_command(["BTCUSDT"]) == 2
+    assert "SYMBOL and --start are required" in capsys.readouterr().err
