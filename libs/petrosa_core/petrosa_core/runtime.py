@@ -15,8 +15,6 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from nats.aio.client import Client as NATS
-
 from petrosa_core.errors import ConfigError
 from petrosa_core.logs import configure_logging
 from petrosa_core.settings import CoreSettings, load_settings
@@ -202,27 +200,6 @@ async def _finish(tasks: Iterable[asyncio.Task[None]], budget: float, what: str)
 async def idle(runtime: Runtime) -> None:
     """A worker that waits for shutdown: keeps a skeleton's lifecycle real until work lands."""
     await runtime.stopping.wait()
-
-
-async def connect_nats(runtime: Runtime, url: str, *, name: str) -> NATS:
-    """Connect to NATS, retrying forever; readiness follows the connection state.
-
-    Interim: services switch to ``petrosa_core.bus.connect`` when it lands.
-    """
-    nc = NATS()
-    where = {"nats_url": without_credentials(url)}
-
-    async def connected() -> bool:
-        return bool(nc.is_connected)
-
-    async def on_error(exc: Exception) -> None:
-        log.warning("nats error: %s", exc, extra=where)
-
-    runtime.add_check("nats", connected)
-    await nc.connect(url, name=name, max_reconnect_attempts=-1, error_cb=on_error)
-    runtime.add_closer("nats", nc.close)
-    log.info("nats connected", extra=where)
-    return nc
 
 
 def without_credentials(url: str) -> str:

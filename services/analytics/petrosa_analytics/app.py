@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from petrosa_analytics.settings import AnalyticsSettings
+from petrosa_core.bus import Bus
 from petrosa_core.http import health_app, serve_http
-from petrosa_core.runtime import Runtime, connect_nats, idle, run_service
+from petrosa_core.runtime import Runtime, idle, run_service
+from petrosa_core.wiring import connect_bus
 
 
 @dataclass(frozen=True)
 class Dependencies:
     """The clients the analytics works with."""
 
-    nats: Any
+    bus: Bus
 
 
 async def build_dependencies(runtime: Runtime, settings: AnalyticsSettings) -> Dependencies:
     """Connect every client; each registers its readiness check and closer with ``runtime``."""
-    nc = await connect_nats(runtime, settings.nats_url, name=f"petrosa-{settings.service_name}")
-    return Dependencies(nats=nc)
+    return Dependencies(bus=await connect_bus(runtime, settings))
 
 
 async def start(runtime: Runtime, settings: AnalyticsSettings) -> None:

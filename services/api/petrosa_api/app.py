@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI
 
@@ -12,11 +11,9 @@ from petrosa_api.errors import install_error_handlers
 from petrosa_api.middleware import RequestContextMiddleware, install_log_filter
 from petrosa_api.settings import ApiSettings
 from petrosa_api.state import ApiState
-from petrosa_core.bus import connect
 from petrosa_core.http import serve_http
-from petrosa_core.market import open_market_store
-from petrosa_core.metadata import MetadataStore
 from petrosa_core.runtime import Runtime, run_service
+from petrosa_core.wiring import connect_bus, open_stores
 
 DESCRIPTION = """Market data of Binance USD-M futures, its health, catalog and backfills.
 
@@ -41,39 +38,6 @@ def create_app(state: ApiState) -> FastAPI:
     return app
 
 
-def _ping_check(ping: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[bool]]:
-    async def check() -> bool:
-        await ping()
-        return True
-
-    return check
-
-
-async def open_stores(runtime: Runtime, state: ApiState) -> None:
-    """Open both stores; readiness pings each of them."""
-    settings = state.settings
-    market = await open_market_store(settings.market_store_url)
-    runtime.add_closer("market_store", market.close)
-    metadata = await MetadataStore.open(settings.metadata_store_url)
-    runtime.add_closer("metadata_store", metadata.close)
-    runtime.add_check("market_store", _ping_check(market.ping))
-    runtime.add_check("metadata_store", _ping_check(metadata.ping))
-    state.attach_stores(market, metadata)
-
-
-async def open_bus(runtime: Runtime, state: ApiState) -> None:
-    """Connect to NATS, waiting as long as it takes; readiness fails until connected."""
-
-    async def connected() -> bool:
-        return state.bus is not None and state.bus.is_connected
-
-    runtime.add_check("nats", connected)
-    settings = state.settings
-    bus = await connect(settings.nats_url, name=f"petrosa-{settings.service_name}")
-    runtime.add_closer("nats", bus.close)
-    state.bus = bus
-
-
 async def start(runtime: Runtime, settings: ApiSettings) -> None:
     """Serve first so liveness answers while the clients connect; readiness waits for them."""
     install_log_filter()
@@ -81,8 +45,9 @@ async def start(runtime: Runtime, settings: ApiSettings) -> None:
     await serve_http(
         runtime, create_app(state), settings.api_port, host=settings.api_host, name="api"
     )
-    await open_stores(runtime, state)
-    await open_bus(runtime, state)
+    stores = await open_stores(runtime, settings)
+    state.attach_stores(stores.market, stores.metadata)
+    state.bus = await connect_bus(runtime, settings)
     # Everything built so far lives as long as the process: keep it out of the collector's
     # full passes, which otherwise walk it all and stall requests for tens of milliseconds.
     gc.freeze()

@@ -19,11 +19,10 @@ from petrosa_backfiller.jobs import JobContext
 from petrosa_backfiller.locks import DatasetLock
 from petrosa_backfiller.scheduler import JobScheduler
 from petrosa_backfiller.settings import BackfillerSettings
-from petrosa_core.bus import Bus, as_bus_error, connect, ensure_kv
+from petrosa_core.bus import Bus, as_bus_error, ensure_kv
 from petrosa_core.http import health_app, serve_http
-from petrosa_core.market import open_market_store
-from petrosa_core.metadata import MetadataStore
 from petrosa_core.runtime import Runtime, run_service
+from petrosa_core.wiring import connect_bus, open_stores
 
 # A request waits this much longer than a dead holder's lock can last.
 LOCK_WAIT_MARGIN = 5.0
@@ -43,26 +42,11 @@ def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-async def open_bus(runtime: Runtime, settings: BackfillerSettings) -> Bus:
-    bus = await connect(settings.nats_url, name=f"petrosa-{settings.service_name}")
-    # Draining flushes the final job events published during shutdown.
-    runtime.add_closer("nats", bus.drain)
-
-    async def connected() -> bool:
-        return bus.is_connected
-
-    runtime.add_check("nats", connected)
-    return bus
-
-
 async def build_context(
     runtime: Runtime, settings: BackfillerSettings, bus: Bus, worker_id: str
 ) -> JobContext:
     """Open both stores and the Binance client; each closes with the runtime."""
-    market = await open_market_store(settings.market_store_url)
-    runtime.add_closer("market_store", market.close)
-    metadata = await MetadataStore.open(settings.metadata_store_url)
-    runtime.add_closer("metadata_store", metadata.close)
+    stores = await open_stores(runtime, settings)
     limiter = WeightLimiter(settings.binance_weight_limit, settings.binance_weight_window)
     client = BinanceClient(
         settings.binance_fapi_url,
@@ -76,14 +60,20 @@ async def build_context(
     runtime.add_closer("binance", client.aclose)
     events = NatsEvents(bus.client, settings.backfill_events_subject)
     return JobContext(
-        metadata, market, client, events, worker_id, settings.backfill_job_lease_seconds
+        stores.metadata,
+        stores.market,
+        client,
+        events,
+        worker_id,
+        settings.backfill_job_lease_seconds,
     )
 
 
 async def build_backfiller(runtime: Runtime, settings: BackfillerSettings) -> Backfiller:
     """Connect everything; requests are not taken until ``subscribe``."""
     worker_id = worker_identity()
-    bus = await open_bus(runtime, settings)
+    # Draining flushes the final job events published during shutdown.
+    bus = await connect_bus(runtime, settings, drain=True)
     ctx = await build_context(runtime, settings, bus, worker_id)
     kv = await ensure_kv(bus.js, settings.backfill_lock_bucket, ttl=settings.backfill_lock_ttl)
     lock = DatasetLock(kv, owner=worker_id, wait=settings.backfill_lock_ttl + LOCK_WAIT_MARGIN)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from petrosa_core.binance import FrameParser
-from petrosa_core.bus import Bus, connect, ensure_pull_consumer, ensure_stream
+from petrosa_core.bus import ensure_pull_consumer, ensure_stream
 from petrosa_core.http import health_app, serve_http
-from petrosa_core.market import MarketStore, open_market_store
-from petrosa_core.metadata import MetadataStore
 from petrosa_core.runtime import Runtime, run_service
+from petrosa_core.wiring import connect_bus, open_stores
 from petrosa_ingestor.consumer import IngestConfig, Ingestor
 from petrosa_ingestor.settings import IngestorSettings
 
@@ -24,31 +23,10 @@ def ingest_config(settings: IngestorSettings) -> IngestConfig:
     )
 
 
-async def open_bus(runtime: Runtime, settings: IngestorSettings) -> Bus:
-    bus = await connect(settings.nats_url, name=f"petrosa-{settings.service_name}")
-    runtime.add_closer("nats", bus.close)
-
-    async def connected() -> bool:
-        return bus.is_connected
-
-    runtime.add_check("nats", connected)
-    return bus
-
-
-async def open_stores(
-    runtime: Runtime, settings: IngestorSettings
-) -> tuple[MarketStore, MetadataStore]:
-    market = await open_market_store(settings.market_store_url)
-    runtime.add_closer("market_store", market.close)
-    metadata = await MetadataStore.open(settings.metadata_store_url)
-    runtime.add_closer("metadata_store", metadata.close)
-    return market, metadata
-
-
 async def build_ingestor(runtime: Runtime, settings: IngestorSettings) -> Ingestor:
     """Connect everything and provision the stream and the shared durable consumer."""
-    bus = await open_bus(runtime, settings)
-    market, metadata = await open_stores(runtime, settings)
+    bus = await connect_bus(runtime, settings)
+    stores = await open_stores(runtime, settings)
     await ensure_stream(
         bus.js,
         settings.nats_stream_name,
@@ -69,12 +47,15 @@ async def build_ingestor(runtime: Runtime, settings: IngestorSettings) -> Ingest
         durable=settings.nats_consumer_durable, stream=settings.nats_stream_name
     )
     parser = FrameParser(max_bytes=settings.ingest_max_frame_bytes)
-    ingestor = Ingestor(subscription, market, metadata, bus.client, ingest_config(settings), parser)
+    ingestor = Ingestor(
+        subscription, stores.market, stores.metadata, bus.client, ingest_config(settings), parser
+    )
 
     async def store_available() -> bool:
         return ingestor.store_available
 
-    runtime.add_check("market_store", store_available)
+    # Beside the store's own ping: false from a failed write until intake resumes.
+    runtime.add_check("market_store_writes", store_available)
     return ingestor
 
 
