@@ -55,7 +55,24 @@ def _dev(args: argparse.Namespace) -> int:
     return asyncio.run(run_dev(api_port=args.api_port, demo=not args.no_demo))
 
 
-# Later subcommands (``backfill``, ``audit``) join this table.
+def _backfill(argv: list[str]) -> int:
+    from petrosa_backfiller.cli import backfill_command
+
+    return backfill_command(argv)
+
+
+def _audit(argv: list[str]) -> int:
+    from petrosa_auditor.cli import audit_command
+
+    return audit_command(argv)
+
+
+# Commands that parse their own arguments: everything after the name is theirs.
+PASSTHROUGH: dict[str, tuple[str, Callable[[list[str]], int]]] = {
+    "backfill": ("submit a backfill job and follow it, or --list jobs", _backfill),
+    "audit": ("run one audit of a dataset (or all) and print the report", _audit),
+}
+
 COMMANDS: dict[str, Command] = {
     **{name: _service(name) for name in SERVICES},
     "dev": Command(
@@ -73,11 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=command.help, description=command.help)
         command.configure(sub)
         sub.set_defaults(handler=command.handler)
+    for name, (help_line, _) in PASSTHROUGH.items():
+        commands.add_parser(name, help=help_line, add_help=False)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Dispatch to the chosen subcommand and exit with its code."""
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words and words[0] in PASSTHROUGH:
+        sys.exit(PASSTHROUGH[words[0]][1](words[1:]))
+    args = build_parser().parse_args(words)
     handler: Handler = args.handler
     sys.exit(handler(args) or 0)
