@@ -10,8 +10,11 @@ from pathlib import Path
 
 
 def main() -> None:
-    found = sorted(m.name.removeprefix("bench_") for m in pkgutil.iter_modules(
-        [str(Path(__file__).parent)]) if m.name.startswith("bench_"))
+    found = sorted(
+        m.name.removeprefix("bench_")
+        for m in pkgutil.iter_modules([str(Path(__file__).parent)])
+        if m.name.startswith("bench_")
+    )
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("names", nargs="*", help=f"benchmarks to run, of {found}")
     args = parser.parse_args()

@@ -1,0 +1,18 @@
+"""The auditor: integrity checks, health scores and the automatic repair loop."""
+
+from petrosa_auditor.audit import Auditor, DuplicateScanner
+from petrosa_auditor.context import AuditConfig, Scope
+from petrosa_auditor.report import CheckResult, DatasetReport, Removal
+from petrosa_auditor.score import WEIGHTS, Health
+
+__all__ = [
+    "WEIGHTS",
+    "AuditConfig",
+    "Auditor",
+    "CheckResult",
+    "DatasetReport",
+    "DuplicateScanner",
+    "Health",
+    "Removal",
+    "Scope",
+]

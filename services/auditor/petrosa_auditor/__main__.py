@@ -1,0 +1,3 @@
+from petrosa_auditor.app import main
+
+main()

@@ -1,0 +1,119 @@
+"""The auditor process: builds its clients, serves probes and metrics, audits while leader."""
+
+from __future__ import annotations
+
+from petrosa_auditor.audit import Auditor, DuplicateScanner
+from petrosa_auditor.context import AuditConfig
+from petrosa_auditor.legacy_mongo import LegacyMongoDuplicates
+from petrosa_auditor.recorder import Recorder
+from petrosa_auditor.repair import AutoBackfill
+from petrosa_auditor.service import AuditorService
+from petrosa_auditor.settings import AuditorSettings
+from petrosa_core.bus import Bus, as_bus_error, connect
+from petrosa_core.http import health_app, serve_http
+from petrosa_core.leader import LeaderElector
+from petrosa_core.market import MarketStore, open_market_store
+from petrosa_core.metadata import MetadataStore
+from petrosa_core.runtime import Runtime, run_service
+
+
+def is_mongo(url: str) -> bool:
+    return url.partition("://")[0].lower() in ("mongodb", "mongodb+srv")
+
+
+async def open_stores(
+    runtime: Runtime, settings: AuditorSettings
+) -> tuple[MarketStore, MetadataStore, DuplicateScanner | None]:
+    """The market and metadata stores, and the legacy-copy scanner on MongoDB."""
+    market = await open_market_store(settings.market_store_url)
+    runtime.add_closer("market_store", market.close)
+    metadata = await MetadataStore.open(settings.metadata_store_url)
+    runtime.add_closer("metadata_store", metadata.close)
+    if not is_mongo(settings.market_store_url):
+        return market, metadata, None
+    legacy = LegacyMongoDuplicates.open(settings.market_store_url)
+    runtime.add_closer("legacy_duplicates", legacy.close)
+    return market, metadata, legacy
+
+
+def build_auditor(
+    settings: AuditorSettings, market: MarketStore, duplicates: DuplicateScanner | None
+) -> Auditor:
+    removal = settings.duplicate_resolution_strategy if settings.enable_duplicate_removal else None
+    return Auditor(
+        market, AuditConfig.from_settings(settings), duplicates=duplicates, removal=removal
+    )
+
+
+def build_repair(bus: Bus, metadata: MetadataStore, settings: AuditorSettings) -> AutoBackfill:
+    async def request(subject: str, payload: bytes, wait: float) -> bytes:
+        with as_bus_error(f"request on {subject}"):
+            return (await bus.client.request(subject, payload, timeout=wait)).data
+
+    return AutoBackfill(
+        request,
+        metadata,
+        subject=settings.backfill_request_subject,
+        min_gap_seconds=settings.min_auto_backfill_gap,
+        max_jobs=settings.max_auto_backfill_jobs,
+        timeout=settings.backfill_request_timeout,
+    )
+
+
+async def open_bus(runtime: Runtime, settings: AuditorSettings) -> Bus:
+    bus = await connect(settings.nats_url, name=f"petrosa-{settings.service_name}")
+    runtime.add_closer("nats", bus.close)
+
+    async def connected() -> bool:
+        return bus.is_connected
+
+    runtime.add_check("nats", connected)
+    return bus
+
+
+def assemble(
+    settings: AuditorSettings,
+    bus: Bus,
+    market: MarketStore,
+    metadata: MetadataStore,
+    duplicates: DuplicateScanner | None = None,
+) -> AuditorService:
+    """The auditor service over connected clients."""
+
+    async def publish(subject: str, payload: bytes) -> None:
+        with as_bus_error(f"publish on {subject}"):
+            await bus.client.publish(subject, payload)
+
+    elector = None
+    if settings.enable_leader_election:
+        elector = LeaderElector.from_settings(bus, settings.audit_lease_name, settings)
+    return AuditorService(
+        build_auditor(settings, market, duplicates),
+        Recorder(metadata, publish, settings.audit_events_subject),
+        bus,
+        interval=settings.audit_interval,
+        window=settings.audit_window,
+        request_subject=settings.audit_request_subject,
+        events_subject=settings.backfill_events_subject,
+        repair=build_repair(bus, metadata, settings) if settings.enable_auto_backfill else None,
+        elector=elector,
+    )
+
+
+async def build_service(runtime: Runtime, settings: AuditorSettings) -> AuditorService:
+    """Connect everything the auditor needs; each client registers its closer."""
+    bus = await open_bus(runtime, settings)
+    market, metadata, duplicates = await open_stores(runtime, settings)
+    return assemble(settings, bus, market, metadata, duplicates)
+
+
+async def start(runtime: Runtime, settings: AuditorSettings) -> None:
+    """Serve probes first so liveness answers while the clients connect."""
+    await serve_http(runtime, health_app(runtime), settings.metrics_port)
+    service = await build_service(runtime, settings)
+    runtime.spawn("audit", service.run(runtime.stopping))
+
+
+def main() -> None:
+    """Run the auditor until SIGTERM; exit 2 on bad settings, 1 on a failure."""
+    run_service(AuditorSettings, start)
