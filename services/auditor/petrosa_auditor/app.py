@@ -9,31 +9,26 @@ from petrosa_auditor.recorder import Recorder
 from petrosa_auditor.repair import AutoBackfill
 from petrosa_auditor.service import AuditorService
 from petrosa_auditor.settings import AuditorSettings
-from petrosa_core.bus import Bus, as_bus_error, connect
+from petrosa_core.bus import Bus, as_bus_error
 from petrosa_core.http import health_app, serve_http
 from petrosa_core.leader import LeaderElector
-from petrosa_core.market import MarketStore, open_market_store
+from petrosa_core.market import MarketStore
 from petrosa_core.metadata import MetadataStore
 from petrosa_core.runtime import Runtime, run_service
+from petrosa_core.wiring import connect_bus, open_stores
 
 
 def is_mongo(url: str) -> bool:
     return url.partition("://")[0].lower() in ("mongodb", "mongodb+srv")
 
 
-async def open_stores(
-    runtime: Runtime, settings: AuditorSettings
-) -> tuple[MarketStore, MetadataStore, DuplicateScanner | None]:
-    """The market and metadata stores, and the legacy-copy scanner on MongoDB."""
-    market = await open_market_store(settings.market_store_url)
-    runtime.add_closer("market_store", market.close)
-    metadata = await MetadataStore.open(settings.metadata_store_url)
-    runtime.add_closer("metadata_store", metadata.close)
-    if not is_mongo(settings.market_store_url):
-        return market, metadata, None
-    legacy = LegacyMongoDuplicates.open(settings.market_store_url)
+def open_duplicate_scanner(runtime: Runtime, url: str) -> DuplicateScanner | None:
+    """The legacy-copy scanner, on MongoDB only: other backends cannot hold copies."""
+    if not is_mongo(url):
+        return None
+    legacy = LegacyMongoDuplicates.open(url)
     runtime.add_closer("legacy_duplicates", legacy.close)
-    return market, metadata, legacy
+    return legacy
 
 
 def build_auditor(
@@ -58,17 +53,6 @@ def build_repair(bus: Bus, metadata: MetadataStore, settings: AuditorSettings) -
         max_jobs=settings.max_auto_backfill_jobs,
         timeout=settings.backfill_request_timeout,
     )
-
-
-async def open_bus(runtime: Runtime, settings: AuditorSettings) -> Bus:
-    bus = await connect(settings.nats_url, name=f"petrosa-{settings.service_name}")
-    runtime.add_closer("nats", bus.close)
-
-    async def connected() -> bool:
-        return bus.is_connected
-
-    runtime.add_check("nats", connected)
-    return bus
 
 
 def assemble(
@@ -102,9 +86,10 @@ def assemble(
 
 async def build_service(runtime: Runtime, settings: AuditorSettings) -> AuditorService:
     """Connect everything the auditor needs; each client registers its closer."""
-    bus = await open_bus(runtime, settings)
-    market, metadata, duplicates = await open_stores(runtime, settings)
-    return assemble(settings, bus, market, metadata, duplicates)
+    bus = await connect_bus(runtime, settings)
+    stores = await open_stores(runtime, settings)
+    duplicates = open_duplicate_scanner(runtime, settings.market_store_url)
+    return assemble(settings, bus, stores.market, stores.metadata, duplicates)
 
 
 async def start(runtime: Runtime, settings: AuditorSettings) -> None:
