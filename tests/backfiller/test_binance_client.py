@@ -261,7 +261,7 @@ async def test_a_418_pauses_every_request_until_the_ban_ends(
             )
         )
         # Poll another task's progress: the 418 has been read once the limiter pauses.
-        while client.limiter.paused_until <= time.time():  # noqa: ASYNC110
+        while client.limiter.paused_until <= time.time():
             await asyncio.sleep(0.005)
         second = collect(client.funding_rates("XRPUSDT", 1637193600000, 1639785600015))
         (candles, _), (rates, _) = await asyncio.gather(first, second)
