@@ -170,7 +170,7 @@ async def run_ingestor(
         "NATS_STREAM_MAX_BYTES": str(2 * 1024**3),
     }
     proc = await asyncio.create_subprocess_exec(
-        [sys.executable, "-m", "petrosa_ingestor"], env=env, cwd=REPO
+        sys.executable, "-m", "petrosa_ingestor", env=env, cwd=REPO
     )
     try:
         if paced:

@@ -140,6 +140,26 @@ async def test_foreign_records_reject_the_whole_batch(store: MarketStore) -> Non
     assert await store.datasets() == []
 
 
+async def test_write_many_writes_each_group_with_its_own_result(store: MarketStore) -> None:
+    candles = [candle(T0 + i * MIN) for i in range(3)]
+    trades = [trade(i, T0 + i) for i in range(4)]
+    await store.write(TRADES, trades[:1])
+    results = await store.write_many({C1M: candles, TRADES: trades, DEPTH: []})
+    assert results == {
+        C1M: WriteResult(3, 0, 0),
+        TRADES: WriteResult(3, 0, 1),
+        DEPTH: WriteResult(0, 0, 0),
+    }
+    assert (await store.query(C1M)).records == candles
+    assert (await store.query(TRADES)).records == trades
+
+
+async def test_write_many_with_a_foreign_record_writes_no_group(store: MarketStore) -> None:
+    with pytest.raises(ValidationError):
+        await store.write_many({TRADES: [trade(1, T0)], C1M: [candle(T0), trade(2, T0)]})
+    assert await store.datasets() == []
+
+
 async def test_empty_batch_writes_nothing(store: MarketStore) -> None:
     assert await store.write(C1M, []) == WriteResult(0, 0, 0)
     assert await store.datasets() == []

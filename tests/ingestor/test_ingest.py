@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
+from petrosa_core.bus import ensure_pull_consumer, ensure_stream
 from petrosa_core.models import Candle, DatasetId, DatasetKind, DepthUpdate, Trade
+from petrosa_ingestor.consumer import published_at
 from tests.harness.servers import NatsServer
 from tests.ingestor._support import Ingest, expected_keys, publish, stored_keys
 
@@ -330,3 +332,18 @@ async def test_a_record_the_store_refuses_is_dead_lettered_and_the_rest_are_stor
         await market.close()
         await metadata.close()
     assert keys == [("agg", i) for i in range(20) if i != 7]
+
+
+async def test_publish_time_is_read_from_the_ack_subject_like_the_client_reads_it(
+    ingest: Ingest,
+) -> None:
+    bus = await ingest.bus()
+    try:
+        await ensure_stream(bus.js, ingest.stream, [ingest.subject], max_bytes=1024**2)
+        await ensure_pull_consumer(bus.js, ingest.stream, "probe", filter_subject=ingest.subject)
+        await bus.js.publish(ingest.subject, b"{}")
+        sub = await bus.js.pull_subscribe_bind(durable="probe", stream=ingest.stream)
+        (msg,) = await sub.fetch(1, timeout=5)
+    finally:
+        await bus.close()
+    assert published_at(msg) == pytest.approx(msg.metadata.timestamp.timestamp(), abs=1e-6)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Collection, Iterable
 from typing import Protocol
 
@@ -89,6 +90,7 @@ class Ingestor:
         self.parser = parser or FrameParser()
         self.store_available = True
         self._batch = Batch()
+        self._flushing: asyncio.Task[None] | None = None
         self._sequences = SequenceTracker()
         self._funding = FundingTracker()
         self._registered: set[DatasetId] = set()
@@ -96,15 +98,39 @@ class Ingestor:
         metrics.STORE_AVAILABLE.set(1)
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Ingest until ``stopping`` is set, then flush and ack what is buffered."""
+        """Ingest until ``stopping`` is set, then flush and ack what is buffered.
+
+        One flush runs while the next batch is fetched and parsed, so the store's work
+        overlaps with NATS's; at most two batches are held in memory.
+        """
         while not stopping.is_set():
             if not self.store_available:
-                await self._wait_for_store(stopping)
+                await self._pause_intake(stopping)
                 continue
             await self._fetch_round()
             if len(self._batch) >= self.config.batch_size or self._flush_due():
-                await self.flush()
+                await self._start_flush()
         await self.flush()
+
+    async def _start_flush(self) -> None:
+        await self._settle()
+        batch, self._batch = self._batch, Batch()
+        if batch.groups:
+            self._flushing = asyncio.create_task(self._flush(batch), name="ingest-flush")
+
+    async def _settle(self) -> None:
+        """Wait for the flush in flight, if any (its failure propagates here)."""
+        if self._flushing is not None:
+            task, self._flushing = self._flushing, None
+            await task
+
+    async def _pause_intake(self, stopping: asyncio.Event) -> None:
+        """While the store is down: hand back what is held, fetch nothing, probe the store."""
+        await self._settle()
+        held, self._batch = self._batch, Batch()
+        if held.messages:
+            await self._release(held)
+        await self._wait_for_store(stopping)
 
     def _flush_due(self) -> bool:
         return bool(self._batch.groups) and self._batch.age() >= self.config.flush_interval
@@ -116,40 +142,46 @@ class Ingestor:
             timeout = min(max(self.config.flush_interval - self._batch.age(), 0.005), timeout)
         try:
             messages = await self.subscription.fetch(max(room, 1), timeout=timeout)
-        except nats.errors.TimeoutError:
+        except TimeoutError:  # nats' own subclasses it; asyncio's is an OSError
             return
         except (nats.errors.Error, OSError) as exc:
             # Disconnected or reconnecting: the client retries; do not spin meanwhile.
             log.warning("fetch failed: %r", exc)
             await asyncio.sleep(STORE_PROBE_SECONDS)
             return
+        received: Counter[str] = Counter()
         for msg in messages:
-            await self._accept(msg)
+            received[await self._accept(msg)] += 1
+        for event_type, count in received.items():
+            metrics.MESSAGES_RECEIVED.labels(event_type).inc(count)
 
-    async def _accept(self, msg: Msg) -> None:
+    async def _accept(self, msg: Msg) -> str:
+        """Parse and buffer one frame; return its event type (``unknown`` if unparsable)."""
         try:
             record = self.parser.parse(msg.data)
         except ParseError as exc:
             await self._dead_letter(msg, exc.reason, exc.detail)
-            return
+            return "unknown"
         event_type = event_type_of(record)
-        metrics.MESSAGES_RECEIVED.labels(event_type).inc()
         self._batch.add_message(msg, event_type)
         self._batch.add_record(record)
         if isinstance(record, MarkPrice) and (settled := self._funding.observe(record)):
             self._batch.add_record(settled)
         if brk := self._sequences.observe(record):
             await self._report_break(brk)
+        return event_type
 
     async def flush(self) -> None:
-        """Write every buffered group; ack on success, nak everything if the store is down.
+        """Write what is buffered now and wait until it is acked (or handed back)."""
+        await self._start_flush()
+        await self._settle()
+
+    async def _flush(self, batch: Batch) -> None:
+        """Write every group; ack on success, nak everything if the store is down.
 
         A record the store refuses outright (not an outage) is found by writing its group
         one record at a time; its frame is dead-lettered and the rest are acked.
         """
-        batch, self._batch = self._batch, Batch()
-        if not batch.groups:
-            return
         try:
             rejected = await self._write(batch)
         except StoreUnavailable as exc:
@@ -164,17 +196,27 @@ class Ingestor:
         await self._register(batch.groups)
 
     async def _write(self, batch: Batch) -> dict[int, str]:
-        """Write each dataset's group; return the messages whose records were refused."""
+        """Write every group in one store call; on a refusal, find the refused records."""
+        started = time.perf_counter()
+        try:
+            await self.store.write_many(batch.groups)
+        except StoreUnavailable:
+            raise
+        except StoreError:
+            return await self._write_each(batch)
+        metrics.WRITE_SECONDS.observe(time.perf_counter() - started)
+        return {}
+
+    async def _write_each(self, batch: Batch) -> dict[int, str]:
+        """Group by group, then record by record; return the messages whose records failed."""
         rejected: dict[int, str] = {}
         for dataset, records, sources in batch.datasets():
-            started = time.perf_counter()
             try:
                 await self.store.write(dataset, records)
             except StoreUnavailable:
                 raise
             except StoreError:
                 rejected |= await self._isolate(dataset, records, sources)
-            metrics.WRITE_SECONDS.labels(dataset.kind.value).observe(time.perf_counter() - started)
         return rejected
 
     async def _isolate(
@@ -193,6 +235,7 @@ class Ingestor:
     async def _ack(self, batch: Batch, skip: Collection[int] = ()) -> None:
         now_mono, now_wall = time.monotonic(), time.time()
         metrics.BATCH_SIZE.observe(len(batch))
+        processed: Counter[str] = Counter()
         for index, ((msg, event_type), received) in enumerate(
             zip(batch.messages, batch.received_at, strict=True)
         ):
@@ -203,15 +246,20 @@ class Ingestor:
             except (nats.errors.Error, OSError) as exc:
                 # The frame is stored; JetStream redelivers it and the write is a no-op.
                 log.warning("ack failed, frame will be redelivered: %s", exc)
-            metrics.MESSAGES_PROCESSED.labels(event_type).inc()
+            processed[event_type] += 1
             metrics.PROCESSING_SECONDS.observe(now_mono - received)
-            published = msg.metadata.timestamp.timestamp()
-            metrics.PUBLISH_TO_WRITE_SECONDS.observe(max(now_wall - published, 0.0))
+            metrics.PUBLISH_TO_WRITE_SECONDS.observe(max(now_wall - published_at(msg), 0.0))
+        for event_type, count in processed.items():
+            metrics.MESSAGES_PROCESSED.labels(event_type).inc(count)
 
     async def _store_failed(self, batch: Batch, exc: StoreUnavailable) -> None:
         log.error("market store write failed; pausing intake: %s", exc)
         self.store_available = False
         metrics.STORE_AVAILABLE.set(0)
+        await self._release(batch)
+
+    async def _release(self, batch: Batch) -> None:
+        """Nak ``batch``'s frames with a delay; keep its derived funding records."""
         for msg, event_type in batch.messages:
             metrics.MESSAGES_FAILED.labels(event_type, "store_unavailable").inc()
             try:
@@ -282,6 +330,19 @@ class Ingestor:
                 metrics.CONSUMER_PENDING.set(info.num_pending or 0)
                 metrics.CONSUMER_ACK_PENDING.set(info.num_ack_pending or 0)
             await _wait(stopping, every)
+
+
+def published_at(msg: Msg) -> float:
+    """The frame's JetStream timestamp (epoch seconds), read from the ack subject.
+
+    ``$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>`` carries it
+    second from the end; the newer form adds a domain, an account hash and a token.
+    """
+    tokens = (msg.reply or "").split(".")
+    try:
+        return int(tokens[-2] if len(tokens) == 9 else tokens[9]) / 1e9
+    except (IndexError, ValueError):
+        return time.time()
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> None:

@@ -7,7 +7,7 @@ with a partial query engine (nx-27017 in the tests) behave like MongoDB itself.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
@@ -150,6 +150,14 @@ class MongoMarketStore:
         return cls(client, client.get_default_database(DEFAULT_DATABASE))
 
     @_translated
+    async def write_many(
+        self, groups: Mapping[DatasetId, Sequence[Record]]
+    ) -> dict[DatasetId, WriteResult]:
+        """Each group in turn: MongoDB gives no atomicity across collections here."""
+        for dataset, records in groups.items():
+            _check_batch(dataset, records)
+        return {dataset: await self.write(dataset, records) for dataset, records in groups.items()}
+
     async def write(self, dataset: DatasetId, records: Sequence[Record]) -> WriteResult:
         _check_batch(dataset, records)
         if not records:

@@ -6,7 +6,7 @@ time field (``models.TIME_FIELD``); ``None`` leaves that side open.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal, Protocol
 
 import msgspec
@@ -46,6 +46,16 @@ class MarketStore(Protocol):
         the same candle; a closed candle is final and never replaced. Other kinds keep the
         first version of a key. The result equals applying the batch in order, one record
         at a time; a record of another dataset rejects the whole batch (``ValidationError``).
+        """
+        ...
+
+    async def write_many(
+        self, groups: Mapping[DatasetId, Sequence[Record]]
+    ) -> dict[DatasetId, WriteResult]:
+        """``write`` for several datasets at once, one result per dataset.
+
+        SQL backends write every group in one transaction (all or nothing), which costs
+        one commit instead of one per dataset.
         """
         ...
 

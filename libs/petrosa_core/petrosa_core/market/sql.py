@@ -9,7 +9,7 @@ concurrent writer can skew the counts but never the data.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, NamedTuple, cast
@@ -85,31 +85,46 @@ class SqlMarketStore:
         return store
 
     async def write(self, dataset: DatasetId, records: Sequence[Record]) -> WriteResult:
-        _check_batch(dataset, records)
-        if not records:
-            return WriteResult(0, 0, 0)
+        return (await self.write_many({dataset: records}))[dataset]
+
+    async def write_many(
+        self, groups: Mapping[DatasetId, Sequence[Record]]
+    ) -> dict[DatasetId, WriteResult]:
+        for dataset, records in groups.items():
+            _check_batch(dataset, records)
         async with _translated():
-            if dataset.kind is DatasetKind.CANDLES:
-                return await self._write_candles(dataset, cast(Sequence[Candle], records))
-            return await self._write_first_wins(dataset.kind, records)
+            return await self._write_groups(groups)
 
     @_retry_deadlocks
-    async def _write_first_wins(self, kind: DatasetKind, records: Sequence[Record]) -> WriteResult:
-        codec = self._codecs[kind]
+    async def _write_groups(
+        self, groups: Mapping[DatasetId, Sequence[Record]]
+    ) -> dict[DatasetId, WriteResult]:
+        # Dataset order keeps table locks in one order across concurrent MariaDB writers.
+        results = {dataset: WriteResult(0, 0, 0) for dataset in groups}
+        async with self._begin_write() as conn:
+            for dataset in sorted((d for d in groups if groups[d]), key=str):
+                results[dataset] = await self._write_in(conn, dataset, groups[dataset])
+        return results
+
+    async def _write_in(
+        self, conn: AsyncConnection, dataset: DatasetId, records: Sequence[Record]
+    ) -> WriteResult:
+        if dataset.kind is DatasetKind.CANDLES:
+            return await self._candles_in(conn, dataset, cast(Sequence[Candle], records))
+        codec = self._codecs[dataset.kind]
         # Key order keeps row locks in one order across concurrent MariaDB writers.
         rows = [codec.to_params(r) for r in sorted(records, key=_natural_key)]
-        async with self._begin_write() as conn:
-            inserted = (await conn.exec_driver_sql(self._inserts[kind], rows)).rowcount
+        inserted = (await conn.exec_driver_sql(self._inserts[dataset.kind], rows)).rowcount
         return WriteResult(inserted, 0, len(records) - inserted)
 
-    @_retry_deadlocks
-    async def _write_candles(self, dataset: DatasetId, candles: Sequence[Candle]) -> WriteResult:
+    async def _candles_in(
+        self, conn: AsyncConnection, dataset: DatasetId, candles: Sequence[Candle]
+    ) -> WriteResult:
         codec = self._codecs[DatasetKind.CANDLES]
-        async with self._begin_write() as conn:
-            plan = _plan(candles, await self._stored_candles(conn, dataset, candles))
-            if plan.changed:
-                rows = [codec.to_params(c) for c in plan.changed]
-                await conn.exec_driver_sql(self._inserts[DatasetKind.CANDLES], rows)
+        plan = _plan(candles, await self._stored_candles(conn, dataset, candles))
+        if plan.changed:
+            rows = [codec.to_params(c) for c in plan.changed]
+            await conn.exec_driver_sql(self._inserts[DatasetKind.CANDLES], rows)
         return plan.result
 
     async def _stored_candles(
