@@ -280,7 +280,7 @@ async def test_a_deleted_range_is_found_backfilled_and_reaudited_to_full_health(
         lost_start,
         lost_end,
     )
-    assert job.records_written == LOST
+    assert (job.records_written, job.origin) == (LOST, "auditor")
     served = [f.start_time for f in fake.stats().served(KLINES) if f.symbol == SYMBOL]
     assert served == [lost_start]
 

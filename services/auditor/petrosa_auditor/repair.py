@@ -133,6 +133,7 @@ class AutoBackfill:
             "data_type": DATA_TYPES[dataset.kind],
             "start": gap.fill_start,
             "end": gap.fill_end,
+            "origin": "auditor",
         }
         if dataset.interval is not None:
             payload["interval"] = dataset.interval
