@@ -11,7 +11,6 @@ Targets: candles at least 0.3 of the baseline's requests/s, p99 under 50 ms.
 from __future__ import annotations
 
 import asyncio
-import csv
 import json
 import os
 import signal
@@ -26,6 +25,7 @@ import httpx
 from benchmarks._report import table
 from petrosa_core.market import open_market_store
 from petrosa_core.models import Candle, DatasetId, DatasetKind
+from tests.harness.recorded import csv_candles
 from tests.harness.servers import NatsServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,27 +38,7 @@ REQUESTS = {"liveness": 6000, "candles": 2000, "distinct": 600}
 
 
 def recorded_candles() -> list[Candle]:
-    with CANDLES_FILE.open() as f:
-        rows = list(csv.DictReader(f))
-    return [
-        Candle(
-            symbol="XRPUSDT",
-            interval="5m",
-            open_time=int(r["open_time_ms"]),
-            close_time=int(r["open_time_ms"]) + FIVE_MIN - 1,
-            open=float(r["open"]),
-            high=float(r["high"]),
-            low=float(r["low"]),
-            close=float(r["close"]),
-            volume=float(r["volume"]),
-            quote_volume=float(r["volume"]) * float(r["close"]),
-            trade_count=0,
-            taker_buy_base_volume=0.0,
-            taker_buy_quote_volume=0.0,
-            is_closed=True,
-        )
-        for r in rows
-    ]
+    return csv_candles(CANDLES_FILE, "XRPUSDT", "5m", FIVE_MIN)
 
 
 async def fill(url: str, candles: list[Candle]) -> None:

@@ -22,6 +22,7 @@ from petrosa_core.errors import ParseError
 from petrosa_core.market import open_market_store
 from petrosa_core.metadata import MetadataStore
 from petrosa_core.models import Candle, DatasetId, DatasetKind, FundingRate, Record
+from tests.harness.recorded import csv_candles
 from tests.harness.servers import NatsServer
 
 EXTRA_FRAMES = Path(__file__).resolve().parents[1] / "fixtures" / "ws_frames_extra.jsonl"
@@ -34,27 +35,7 @@ FIVE_MIN = 300_000
 
 def xrp_candles(shared_data: Path) -> list[Candle]:
     """The recorded XRPUSDT 5m candles; the CSV carries OHLCV, the rest is derived."""
-    with (shared_data / "xrpusdt_perp_5m_klines.csv").open() as f:
-        rows = list(csv.DictReader(f))
-    return [
-        Candle(
-            symbol="XRPUSDT",
-            interval="5m",
-            open_time=int(r["open_time_ms"]),
-            close_time=int(r["open_time_ms"]) + FIVE_MIN - 1,
-            open=float(r["open"]),
-            high=float(r["high"]),
-            low=float(r["low"]),
-            close=float(r["close"]),
-            volume=float(r["volume"]),
-            quote_volume=float(r["volume"]) * float(r["close"]),
-            trade_count=0,
-            taker_buy_base_volume=0.0,
-            taker_buy_quote_volume=0.0,
-            is_closed=True,
-        )  # fmt: skip
-        for r in rows
-    ]
+    return csv_candles(shared_data / "xrpusdt_perp_5m_klines.csv", "XRPUSDT", "5m", FIVE_MIN)
 
 
 def xrp_funding(shared_data: Path) -> list[FundingRate]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -14,43 +13,11 @@ from petrosa_auditor.report import DatasetReport
 from petrosa_core.binance import parse_frame
 from petrosa_core.market import MarketStore, open_market_store
 from petrosa_core.metadata import FindingIn
-from petrosa_core.models import Candle, DatasetId, DatasetKind, FundingRate, Record
+from petrosa_core.models import DatasetId, DatasetKind, FundingRate, Record
+from tests.harness.recorded import csv_candles as csv_candles
+from tests.harness.recorded import csv_rows
 
 MIN = 60_000
-
-
-def candle(symbol: str, interval: str, step: int, row: list[str]) -> Candle:
-    """A closed candle from a CSV row ``open_time_ms,open,high,low,close,volume``.
-
-    The CSV lacks the quote and taker fields; they are derived consistently here.
-    """
-    t = int(row[0])
-    o, h, low, c, v = (float(x) for x in row[1:6])
-    return Candle(
-        symbol=symbol,
-        interval=interval,
-        open_time=t,
-        close_time=t + step - 1,
-        open=o,
-        high=h,
-        low=low,
-        close=c,
-        volume=v,
-        quote_volume=v * c,
-        trade_count=100,
-        taker_buy_base_volume=v / 2,
-        taker_buy_quote_volume=v * c / 2,
-        is_closed=True,
-    )
-
-
-def csv_rows(path: Path) -> list[list[str]]:
-    with path.open() as f:
-        return list(csv.reader(f))[1:]
-
-
-def csv_candles(path: Path, symbol: str, interval: str, step: int) -> list[Candle]:
-    return [candle(symbol, interval, step, row) for row in csv_rows(path)]
 
 
 def funding_rates(path: Path, symbol: str = "XRPUSDT") -> list[FundingRate]:

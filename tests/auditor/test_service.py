@@ -176,6 +176,7 @@ async def test_a_long_gap_is_requested_once_and_resolved_after_the_backfill(
             "data_type": "candles",
             "start": t[-60],
             "end": t[-48],
+            "origin": "auditor",
             "interval": "5m",
         }
     ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from petrosa_core.models import (
     Ticker,
     Trade,
 )
+from tests.harness import recorded
 
 SUSHI = "SUSHIUSDT"
 T0 = 1_626_992_700_000  # 2021-07-22 22:25 UTC, the minute of the recorded frames
@@ -95,28 +95,8 @@ def depth(final_id: int, time: int) -> DepthUpdate:
 
 
 def csv_candles(path: Path, interval: str, length: int) -> list[Candle]:
-    """Closed candles from a recorded kline CSV, with the derived REST fields filled in."""
-    with path.open() as fh:
-        rows = list(csv.DictReader(fh))
-    return [
-        Candle(
-            symbol="XRPUSDT",
-            interval=interval,
-            open_time=int(r["open_time_ms"]),
-            close_time=int(r["open_time_ms"]) + length - 1,
-            open=float(r["open"]),
-            high=float(r["high"]),
-            low=float(r["low"]),
-            close=float(r["close"]),
-            volume=float(r["volume"]),
-            quote_volume=float(r["volume"]) * float(r["close"]),
-            trade_count=int(float(r["volume"]) // 1000),
-            taker_buy_base_volume=float(r["volume"]) / 3,
-            taker_buy_quote_volume=float(r["volume"]) * float(r["close"]) / 3,
-            is_closed=True,
-        )
-        for r in rows
-    ]
+    """Closed XRPUSDT candles from a recorded kline CSV."""
+    return recorded.csv_candles(path, "XRPUSDT", interval, length)
 
 
 async def read_all(
