@@ -29,8 +29,8 @@ from petrosa_core.bus import Bus, connect
 from petrosa_core.market import MarketStore, open_market_store
 from petrosa_core.metadata import FINAL_STATUSES, FindingStatus, HealthRecord, MetadataStore
 from petrosa_core.models import DatasetId, DatasetKind
-from tests.backfiller.test_jobs_support import KLINES, Backfill, candle_from_row, stored
-from tests.fakes.binance_data import generated_kline
+from tests.backfiller.test_jobs_support import KLINES, Backfill, stored
+from tests.fakes.binance_data import candle_from_row, generated_kline
 from tests.fakes.binance_exchange import FakeBinance
 from tests.harness.servers import NatsServer, free_port
 from tests.ingestor._support import Ingest, publish, wait_ready

@@ -23,6 +23,7 @@ from petrosa_core.models import Candle, FundingRate, Trade
 from tests.fakes.binance_data import (
     HOUR_MS,
     MINUTE_MS,
+    candle_from_row,
     derive_kline,
     first_agg_id_at,
     generated_agg_trade,
@@ -41,26 +42,6 @@ DAY_MS = 24 * HOUR_MS
 def read_csv(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as f:
         return list(csv.DictReader(f))
-
-
-def candle_from_row(symbol: str, interval: str, row: list[Any], now: int) -> Candle:
-    """What a REST kline row means, read field by field with ``float``."""
-    return Candle(
-        symbol,
-        interval,
-        row[0],
-        row[6],
-        float(row[1]),
-        float(row[2]),
-        float(row[3]),
-        float(row[4]),
-        float(row[5]),
-        float(row[7]),
-        row[8],
-        float(row[9]),
-        float(row[10]),
-        row[6] < now,
-    )
 
 
 def recorded_candles(path: Path, symbol: str, interval: str) -> list[Candle]:

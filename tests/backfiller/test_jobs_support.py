@@ -29,7 +29,12 @@ from petrosa_core.market import MarketStore
 from petrosa_core.metadata import BackfillJob, JobStatus, MetadataStore
 from petrosa_core.models import Candle, DatasetId, FundingRate, Trade
 from petrosa_core.runtime import Runtime
-from tests.fakes.binance_data import derive_kline, generated_agg_trade, generated_kline
+from tests.fakes.binance_data import (
+    candle_from_row,
+    derive_kline,
+    generated_agg_trade,
+    generated_kline,
+)
 from tests.fakes.binance_exchange import ExchangeStats, FakeBinance, Fault, Fetch
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,26 +45,6 @@ MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
 DAY_MS = 24 * HOUR_MS
 FINAL = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
-
-
-def candle_from_row(symbol: str, interval: str, row: list[Any]) -> Candle:
-    """What a REST kline row means, field by field; every candle here has closed."""
-    return Candle(
-        symbol,
-        interval,
-        row[0],
-        row[6],
-        float(row[1]),
-        float(row[2]),
-        float(row[3]),
-        float(row[4]),
-        float(row[5]),
-        float(row[7]),
-        row[8],
-        float(row[9]),
-        float(row[10]),
-        True,
-    )
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:

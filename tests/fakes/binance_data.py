@@ -17,6 +17,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from petrosa_core.models import Candle
+
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 MINUTE_MS = 60_000
@@ -355,3 +357,26 @@ def _open_times(
         times.append(newest)
         newest = floor_open(newest - 1, interval)
     yield from reversed(times)
+
+
+def candle_from_row(symbol: str, interval: str, row: list[Any], now: int | None = None) -> Candle:
+    """What a REST kline row means, read field by field with ``float``.
+
+    The candle is closed when its close time is before ``now`` (always, without ``now``).
+    """
+    return Candle(
+        symbol,
+        interval,
+        row[0],
+        row[6],
+        float(row[1]),
+        float(row[2]),
+        float(row[3]),
+        float(row[4]),
+        float(row[5]),
+        float(row[7]),
+        row[8],
+        float(row[9]),
+        float(row[10]),
+        now is None or row[6] < now,
+    )
