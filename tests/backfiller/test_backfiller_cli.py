@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from petrosa_backfiller.cli import backfill_command
-from tests.backfiller.test_jobs_support import Backfill, recorded_candles
+from tests.backfiller.test_jobs_support import Backfill
+from tests.fakes.binance_data import recorded_candles
 from tests.fakes.binance_exchange import FakeBinance
 from tests.harness.servers import NatsServer
 

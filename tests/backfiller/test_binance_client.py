@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import csv
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -24,11 +23,12 @@ from tests.fakes.binance_data import (
     HOUR_MS,
     MINUTE_MS,
     candle_from_row,
-    derive_kline,
     first_agg_id_at,
     generated_agg_trade,
     generated_kline,
     listing_time,
+    read_csv,
+    recorded_candles,
 )
 from tests.fakes.binance_exchange import FakeBinance
 
@@ -37,32 +37,6 @@ KLINES = "/fapi/v1/klines"
 FUNDING = "/fapi/v1/fundingRate"
 AGG_TRADES = "/fapi/v1/aggTrades"
 DAY_MS = 24 * HOUR_MS
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def recorded_candles(path: Path, symbol: str, interval: str) -> list[Candle]:
-    now = int(time.time() * 1000)
-    return [
-        candle_from_row(
-            symbol,
-            interval,
-            derive_kline(
-                int(r["open_time_ms"]),
-                interval,
-                r["open"],
-                r["high"],
-                r["low"],
-                r["close"],
-                r["volume"],
-            ),
-            now,
-        )
-        for r in read_csv(path)
-    ]
 
 
 def generated_candles(symbol: str, interval_ms: int, start: int, count: int) -> list[Candle]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from tests.fakes.binance_data import (
     generated_funding,
     generated_kline,
     listing_time,
+    read_csv,
 )
 from tests.fakes.binance_exchange import FakeBinance, ManualClock
 from tests.harness.servers import free_port, wait_for_port
@@ -33,11 +33,6 @@ AGG_TRADES = "/fapi/v1/aggTrades"
 DEPTH = "/fapi/v1/depth"
 WEIGHT = "X-MBX-USED-WEIGHT-1M"
 REPO = Path(__file__).resolve().parents[2]
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as f:
-        return list(csv.DictReader(f))
 
 
 @pytest.fixture

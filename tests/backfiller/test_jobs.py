@@ -20,12 +20,16 @@ from tests.backfiller.test_jobs_support import (
     Backfill,
     generated_candles,
     generated_trades,
-    recorded_candles,
     recorded_funding,
     stored,
     wait_for_job,
 )
-from tests.fakes.binance_data import first_agg_id_at, last_agg_id_at, listing_time
+from tests.fakes.binance_data import (
+    first_agg_id_at,
+    last_agg_id_at,
+    listing_time,
+    recorded_candles,
+)
 from tests.fakes.binance_exchange import FakeBinance
 from tests.harness.servers import NatsServer
 

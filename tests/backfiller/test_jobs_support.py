@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
 import json
 import os
 import subprocess
@@ -31,9 +30,9 @@ from petrosa_core.models import Candle, DatasetId, FundingRate, Trade
 from petrosa_core.runtime import Runtime
 from tests.fakes.binance_data import (
     candle_from_row,
-    derive_kline,
     generated_agg_trade,
     generated_kline,
+    read_csv,
 )
 from tests.fakes.binance_exchange import ExchangeStats, FakeBinance, Fault, Fetch
 
@@ -45,31 +44,6 @@ MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
 DAY_MS = 24 * HOUR_MS
 FINAL = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def recorded_candles(path: Path, symbol: str, interval: str) -> list[Candle]:
-    rows = read_csv(path)
-    return [
-        candle_from_row(
-            symbol,
-            interval,
-            derive_kline(
-                int(r["open_time_ms"]),
-                interval,
-                r["open"],
-                r["high"],
-                r["low"],
-                r["close"],
-                r["volume"],
-            ),
-        )
-        for r in rows
-    ]
 
 
 def recorded_funding(path: Path, symbol: str) -> list[FundingRate]:

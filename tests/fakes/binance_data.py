@@ -380,3 +380,28 @@ def candle_from_row(symbol: str, interval: str, row: list[Any], now: int | None 
         float(row[10]),
         now is None or row[6] < now,
     )
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def recorded_candles(path: Path, symbol: str, interval: str) -> list[Candle]:
+    """The closed candles the fake serves for a recorded kline CSV, read as the client should."""
+    return [
+        candle_from_row(
+            symbol,
+            interval,
+            derive_kline(
+                int(r["open_time_ms"]),
+                interval,
+                r["open"],
+                r["high"],
+                r["low"],
+                r["close"],
+                r["volume"],
+            ),
+        )
+        for r in read_csv(path)
+    ]
