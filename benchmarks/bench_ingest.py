@@ -15,7 +15,7 @@ from the ingestor's histogram (bucket interpolation, so quoted to bucket precisi
 from __future__ import annotations
 
 import asyncio
-import json
+import itertools
 import os
 import signal
 import sys
@@ -23,18 +23,17 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import httpx
 import nats
 import nats.js.errors
 
 from benchmarks._report import table
+from petrosa_cli.demo import Replay, encode, load_sample
 from petrosa_core.bus import connect, ensure_pull_consumer, ensure_stream
 from tests.harness.servers import MariaDB, NatsServer, free_port
 
 REPO = Path(__file__).resolve().parents[1]
-FRAMES_FILE = REPO.parent / "shared" / "data" / "binance_usdm_ws_frames.jsonl"
 TOTAL_FRAMES = int(os.environ.get("BENCH_INGEST_FRAMES", "200000"))
 SUBJECT = "bench.frames"
 STREAM = "BENCH_FRAMES"
@@ -43,35 +42,11 @@ PACED_SECONDS = 10
 
 
 def shifted_frames(total: int) -> list[bytes]:
-    """The recording looped until ``total`` frames, each loop shifted to new keys."""
-    base = [json.loads(line) for line in FRAMES_FILE.read_text().splitlines()]
-    times = [f["data"]["E"] for f in base]
-    span = (max(times) - min(times)) // 60_000 * 60_000 + 60_000
-    out: list[bytes] = []
-    loop = 0
-    while len(out) < total:
-        for frame in base:
-            out.append(json.dumps(_shift(frame, loop, span)).encode())
-            if len(out) == total:
-                break
-        loop += 1
-    return out
-
-
-ID_FIELDS = {"aggTrade": ("a", "f", "l"), "depthUpdate": ("U", "u", "pu"), "bookTicker": ("u",)}
-
-
-def _shift(frame: dict[str, Any], loop: int, span: int) -> dict[str, Any]:
-    d = dict(frame["data"])
-    dt, di = loop * span, loop * 10_000_000
-    for key in ("E", "T"):
-        if key in d:
-            d[key] += dt
-    for key in ID_FIELDS.get(d["e"], ()):
-        d[key] += di
-    if "k" in d:
-        d["k"] = {**d["k"], "t": d["k"]["t"] + dt, "T": d["k"]["T"] + dt}
-    return {"stream": frame["stream"], "data": d}
+    """The recording looped until ``total`` frames, each loop moved to new times and ids."""
+    replay = Replay(load_sample())
+    loops = itertools.count()
+    frames = (encode(replay.shifted(f, n)) for n in loops for f in replay.frames)
+    return list(itertools.islice(frames, total))
 
 
 async def publish_all(url: str, frames: list[bytes]) -> None:
