@@ -8,6 +8,8 @@ then drains the stream through a fresh durable consumer, as a separate process:
 - ingestor: ``python -m petrosa_ingestor`` on SQLite and on MariaDB.
 
 Throughput is measured from the first delivery to the last ack, polling the consumer.
+The three consumers take turns, three times (``BENCH_INGEST_REPEATS``); frames/s and
+ratios are medians, each ingestor run's ratio taken against the bare run just before it.
 A second phase publishes at a steady rate and reads the publish-to-durable-write latency
 from the ingestor's histogram (bucket interpolation, so quoted to bucket precision).
 """
@@ -18,6 +20,7 @@ import asyncio
 import itertools
 import os
 import signal
+import statistics
 import sys
 import tempfile
 import time
@@ -31,12 +34,22 @@ import nats.js.errors
 from benchmarks._report import table
 from petrosa_cli.demo import Replay, encode, load_sample
 from petrosa_core.bus import connect, ensure_pull_consumer, ensure_stream
+from petrosa_ingestor.settings import IngestorSettings
 from tests.harness.servers import MariaDB, NatsServer, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 TOTAL_FRAMES = int(os.environ.get("BENCH_INGEST_FRAMES", "200000"))
 SUBJECT = "bench.frames"
 STREAM = "BENCH_FRAMES"
+# Each run drains the stream once per consumer; the ratio pairs a run with its bare run.
+REPEATS = int(os.environ.get("BENCH_INGEST_REPEATS", "3"))
+CONSUMERS = ("bare fetch+ack", "ingestor sqlite", "ingestor mariadb")
+# The bare consumer fetches as many frames per request as the ingestor does.
+FETCH_BATCH = int(
+    os.environ.get(
+        "INGEST_FETCH_BATCH", IngestorSettings.model_fields["ingest_fetch_batch"].default
+    )
+)
 PACED_RATE = 2_000  # frames/s in the latency phase
 PACED_SECONDS = 10
 
@@ -88,13 +101,13 @@ def peak_rss_mib(pid: int) -> float:
 
 
 async def bare_consumer(url: str, durable: str, total: int) -> None:
-    """The ceiling: fetch in batches of 1000 and ack each frame, nothing else."""
+    """The ceiling: fetch as the ingestor does and ack each frame, nothing else."""
     nc = await nats.connect(url)
     sub = await nc.jetstream().pull_subscribe_bind(durable=durable, stream=STREAM)
     done = 0
     while done < total:
         try:
-            msgs = await sub.fetch(1000, timeout=1.0)
+            msgs = await sub.fetch(FETCH_BATCH, timeout=1.0)
         except nats.errors.TimeoutError:
             continue
         for msg in msgs:
@@ -221,21 +234,35 @@ async def _run(url: str, mariadb: MariaDB, workdir: Path) -> None:
     await ensure_stream(bus.js, STREAM, [SUBJECT], max_bytes=2 * 1024**3)
     await bus.close()
     await publish_all(url, shifted_frames(TOTAL_FRAMES))
-    bare_s, bare_rss = await run_bare(url)
-    rows = [["bare fetch+ack", f"{TOTAL_FRAMES / bare_s:,.0f}", "1.00", f"{bare_rss:.0f}"]]
-    for name, market_url in (
-        ("ingestor sqlite", f"sqlite+aiosqlite:///{workdir / 'm.db'}"),
-        ("ingestor mariadb", mariadb.create_database()),
-    ):
-        result = await run_ingestor(url, market_url, workdir)
-        rate = TOTAL_FRAMES / result["seconds"]
-        rows.append(
-            [name, f"{rate:,.0f}", f"{bare_s / result['seconds']:.2f}", f"{result['rss']:.0f}"]
-        )
+    seconds: dict[str, list[float]] = {name: [] for name in CONSUMERS}
+    ratios: dict[str, list[float]] = {name: [] for name in CONSUMERS}
+    rss: dict[str, float] = {}
+    for run in range(REPEATS):  # interleaved, so a noisy spell hits every consumer alike
+        bare_s, rss["bare fetch+ack"] = await run_bare(url)
+        seconds["bare fetch+ack"].append(bare_s)
+        ratios["bare fetch+ack"].append(1.0)
+        for name, market_url in (
+            ("ingestor sqlite", f"sqlite+aiosqlite:///{workdir / f'm{run}.db'}"),
+            ("ingestor mariadb", mariadb.create_database()),
+        ):
+            result = await run_ingestor(url, market_url, workdir)
+            seconds[name].append(result["seconds"])
+            ratios[name].append(bare_s / result["seconds"])
+            rss[name] = max(rss.get(name, 0.0), result["rss"])
+    rows = [
+        [
+            name,
+            f"{TOTAL_FRAMES / statistics.median(seconds[name]):,.0f}",
+            f"{statistics.median(ratios[name]):.2f}",
+            " ".join(f"{r:.2f}" for r in ratios[name]),
+            f"{rss[name]:.0f}",
+        ]
+        for name in CONSUMERS
+    ]
     print(
         table(
-            f"Ingest: {TOTAL_FRAMES:,} frames, recorded kind mix",
-            ["consumer", "frames/s", "ratio to bare", "peak RSS MiB"],
+            f"Ingest: {TOTAL_FRAMES:,} frames, recorded kind mix, median of {REPEATS} runs",
+            ["consumer", "frames/s", "ratio to bare", "each run", "peak RSS MiB"],
             rows,
         )
     )

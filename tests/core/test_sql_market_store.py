@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,12 +12,16 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from petrosa_core.market._sql_tables import RowCodec, metadata
-from petrosa_core.market.sql import MIGRATIONS, VERSION_TABLE, SqlMarketStore, _insert_sql
+from petrosa_core.market._sql_tables import metadata, time_text, to_datetime
+from petrosa_core.market._sql_writes import row_writer
+from petrosa_core.market.sql import MIGRATIONS, VERSION_TABLE, SqlMarketStore
 from petrosa_core.migrations import current_revision, head_revision
 from petrosa_core.models import Candle, DatasetKind
+from tests.core.market_samples import C1M, TRADES, trade
+from tests.core.market_samples import candle as minute_candle
 
 T0 = 1_626_992_700_000  # 2021-07-22 22:25:00 UTC
 
@@ -87,9 +92,8 @@ async def test_upsert_statement_itself_keeps_closed_candles_final(
     store = await SqlMarketStore.open(sql_url)
     try:
         await store.write(stored.dataset, [stored])
-        row = RowCodec(DatasetKind.CANDLES).to_params(incoming)
         async with engine.begin() as conn:
-            await conn.exec_driver_sql(_insert_sql(engine.dialect, DatasetKind.CANDLES), row)
+            await row_writer(engine.dialect).insert(conn, DatasetKind.CANDLES, [incoming])
         assert await store.latest(stored.dataset) == [kept]
     finally:
         await store.close()
@@ -105,3 +109,31 @@ async def test_sqlite_runs_in_wal_mode(sqlite_url: str) -> None:
     finally:
         await plain.dispose()
     assert mode == "wal"
+
+
+def test_bound_time_text_is_the_text_sqlalchemy_writes_and_reads() -> None:
+    """Times are bound as text made by hand; it must match SQLAlchemy's own to the byte."""
+    rng = random.Random(7)
+    edges = [0, 1, 999, -1, -86_400_001, T0, 1_709_251_199_999, 253_402_300_799_999]
+    same_seconds = range(T0, T0 + 3_000, 7)
+    millis = [*edges, *same_seconds] + [rng.randrange(0, 4_102_444_800_000) for _ in range(5_000)]
+    sqlalchemy_text = sqlite.DATETIME().bind_processor(sqlite.dialect())
+    assert sqlalchemy_text is not None
+    assert [time_text(ms) for ms in millis] == [sqlalchemy_text(to_datetime(ms)) for ms in millis]
+
+
+async def test_a_large_batch_is_stored_whole_and_once(sql_url: str) -> None:
+    """2,000 rows cross every statement size the SQLite writer splits a batch into."""
+    trades = [trade(i, T0 + i * 7) for i in range(2_000)]
+    candles = [minute_candle(T0 + i * 60_000, closed=i % 2 == 0) for i in range(1_365)]
+    store = await SqlMarketStore.open(sql_url)
+    try:
+        first = await store.write_many({TRADES: trades, C1M: candles})
+        again = await store.write_many({TRADES: trades, C1M: candles})
+        stored_trades = (await store.query(TRADES, limit=5_000)).records
+        stored_candles = (await store.query(C1M, limit=5_000)).records
+    finally:
+        await store.close()
+    assert (first[TRADES].inserted, first[C1M].inserted) == (2_000, 1_365)
+    assert (again[TRADES].inserted, again[C1M].inserted, again[C1M].updated) == (0, 0, 0)
+    assert (stored_trades, stored_candles) == (trades, candles)

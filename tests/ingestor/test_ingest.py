@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from petrosa_core.bus import ensure_pull_consumer, ensure_stream
 from petrosa_core.models import Candle, DatasetId, DatasetKind, DepthUpdate, Trade
@@ -15,6 +17,7 @@ from petrosa_ingestor.consumer import published_at
 from tests.harness.servers import NatsServer
 from tests.ingestor._support import Ingest, expected_keys, publish, stored_keys
 
+TIMINGS = ("data_manager_message_processing_seconds", "data_manager_ingest_latency_seconds")
 EXTRA_FRAMES = Path(__file__).resolve().parents[1] / "fixtures" / "ws_frames_extra.jsonl"
 
 
@@ -169,6 +172,36 @@ async def test_publishing_the_frames_twice_changes_nothing(
     finally:
         await market.close()
         await metadata.close()
+
+
+async def test_metrics_count_and_time_every_stored_frame(ingest: Ingest, shared_data: Path) -> None:
+    frames = recorded(shared_data)
+    kinds = Counter(json.loads(f).get("data", json.loads(f))["e"] for f in frames)
+
+    def samples() -> dict[str, float]:
+        found = {
+            f"{name}:{kind}": REGISTRY.get_sample_value(name, {"event_type": kind}) or 0.0
+            for name in (
+                "data_manager_messages_received_total",
+                "data_manager_messages_processed_total",
+            )
+            for kind in kinds
+        }
+        for name in TIMINGS:
+            for suffix in ("_count", "_bucket"):
+                labels = {"le": "+Inf"} if suffix == "_bucket" else {}
+                found[name + suffix] = REGISTRY.get_sample_value(name + suffix, labels) or 0.0
+        return found
+
+    before = samples()
+    await replay(ingest, frames)
+    grown = {name: value - before[name] for name, value in samples().items()}
+    per_kind = {f"data_manager_messages_{m}_total:{k}": float(n) for k, n in kinds.items()
+                for m in ("received", "processed")}  # fmt: skip
+    timed = {f"{name}{suffix}": float(len(frames))
+             for name in TIMINGS
+             for suffix in ("_count", "_bucket")}  # fmt: skip
+    assert grown == per_kind | timed
 
 
 async def test_sequence_breaks_are_published_with_the_missing_range(

@@ -34,8 +34,9 @@ class Batch:
 
     def add_record(self, record: Record, source: int | None = None) -> None:
         """Buffer ``record``; ``source`` defaults to the last message added."""
-        self.groups[record.dataset].append(record)
-        self.sources[record.dataset].append(len(self.messages) - 1 if source is None else source)
+        dataset = record.dataset
+        self.groups[dataset].append(record)
+        self.sources[dataset].append(len(self.messages) - 1 if source is None else source)
 
     def age(self) -> float:
         return 0.0 if self.opened_at is None else time.monotonic() - self.opened_at

@@ -2,7 +2,60 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import threading
+from bisect import bisect_left
+from collections import Counter as Tally
+from collections.abc import Callable, Iterator, Sequence
+from typing import cast
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import INF, floatToGoString
+
+# The library's own formatting of bucket bounds ("0.005", "+Inf"); it has no annotations.
+_bound_text = cast(Callable[[float], str], floatToGoString)
+
+
+class BatchHistogram(Collector):
+    """A histogram fed a whole batch of observations per call; exposes what Histogram does.
+
+    ``Histogram.observe`` takes two locks per value: for two per-frame histograms that was
+    about 4% of the ingestor's time at full speed. This takes one lock per batch.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        buckets: Sequence[float],
+        registry: CollectorRegistry | None = REGISTRY,
+    ) -> None:
+        self._name, self._documentation = name, documentation
+        self._bounds = [*sorted(float(b) for b in buckets if b != INF), INF]
+        self._counts = [0] * len(self._bounds)  # per bucket, not cumulative
+        self._sum = 0.0
+        self._lock = threading.Lock()
+        if registry is not None:
+            registry.register(self)
+
+    def observe_many(self, values: Sequence[float]) -> None:
+        tally = Tally([bisect_left(self._bounds, value) for value in values])
+        total = sum(values)
+        with self._lock:
+            for index, count in tally.items():
+                self._counts[index] += count
+            self._sum += total
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            counts, total = list(self._counts), self._sum
+        cumulative, buckets = 0, []
+        for bound, count in zip(self._bounds, counts, strict=True):
+            cumulative += count
+            buckets.append((_bound_text(bound), float(cumulative)))
+        yield HistogramMetricFamily(self._name, self._documentation, buckets, total)
+
 
 MESSAGES_RECEIVED = Counter(
     "data_manager_messages_received_total", "Frames fetched from NATS", ["event_type"]
@@ -15,7 +68,7 @@ MESSAGES_FAILED = Counter(
     "Frames that could not be processed",
     ["event_type", "error_type"],
 )
-PROCESSING_SECONDS = Histogram(
+PROCESSING_SECONDS = BatchHistogram(
     "data_manager_message_processing_seconds",
     "Time from fetching a frame to its durable write, per frame",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
@@ -30,7 +83,7 @@ WRITE_SECONDS = Histogram(
     "Duration of one batch's write (every dataset in it) to the market store",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0),
 )
-PUBLISH_TO_WRITE_SECONDS = Histogram(
+PUBLISH_TO_WRITE_SECONDS = BatchHistogram(
     "data_manager_ingest_latency_seconds",
     "Time from the frame's publish (JetStream timestamp) to its durable write",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),

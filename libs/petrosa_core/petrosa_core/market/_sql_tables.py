@@ -6,7 +6,7 @@ One table per dataset kind, keyed by the natural key. Times are naive UTC dateti
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,6 +19,7 @@ from petrosa_core.models import RECORD_TYPES, TIME_FIELD, DatasetKind, Record
 
 EPOCH = datetime.fromtimestamp(0, UTC).replace(tzinfo=None)
 ONE_MS = timedelta(milliseconds=1)
+ONE_SECOND = timedelta(seconds=1)
 
 TIME = sa.DateTime().with_variant(mysql.DATETIME(fsp=3), "mysql", "mariadb")
 JSON_TEXT = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
@@ -171,9 +172,21 @@ def to_datetime(ms: int) -> datetime:
 def time_text(ms: int) -> str:
     """A time as bound text: SQLAlchemy's own SQLite DATETIME format, which MariaDB reads too.
 
-    Text binds several times faster than a datetime through asyncmy's escaping.
+    Text binds several times faster than a datetime through asyncmy's escaping. The frames
+    of one batch fall within a few seconds, so each second's text is made once and reused.
     """
-    return to_datetime(ms).isoformat(" ", "microseconds")
+    second, milli = divmod(ms, 1000)
+    text = _SECOND_TEXT.get(second)
+    if text is None:
+        if len(_SECOND_TEXT) >= _SECOND_TEXT_SIZE:
+            _SECOND_TEXT.clear()
+        text = _SECOND_TEXT[second] = (EPOCH + second * ONE_SECOND).isoformat(" ")
+    return text + _MILLI_TEXT[milli]
+
+
+_SECOND_TEXT: dict[int, str] = {}
+_SECOND_TEXT_SIZE = 4096
+_MILLI_TEXT = tuple(f".{milli:03d}000" for milli in range(1000))
 
 
 def to_ms(value: datetime) -> int:
@@ -196,14 +209,18 @@ _encode_json = msgspec.json.Encoder().encode
 Converters = list[tuple[int, Callable[[Any], Any]]]
 
 
-def _field_codecs(kind: DatasetKind) -> tuple[Converters, Converters]:
-    """Per field position: how to turn a record value into a bound value, and a column back."""
+def _field_codecs(kind: DatasetKind, times: bool) -> tuple[Converters, Converters]:
+    """Per field position: how to turn a record value into a bound value, and a column back.
+
+    With ``times`` false, times are bound as epoch milliseconds for SQL to convert.
+    """
     to_col: Converters = []
     to_field: Converters = []
     for pos, name in enumerate(RECORD_TYPES[kind].__struct_fields__):
         column_type = TABLES[kind].c[name].type
         if isinstance(column_type, sa.DateTime):
-            to_col.append((pos, time_text))
+            if times:
+                to_col.append((pos, time_text))
             to_field.append((pos, to_ms))
         elif name in ("bids", "asks"):
             to_col.append((pos, _encode_levels))
@@ -220,10 +237,10 @@ def _encode_levels(levels: Any) -> str:
 class RowCodec:
     """Turns records of one kind into positional row tuples and result rows back into records."""
 
-    def __init__(self, kind: DatasetKind) -> None:
+    def __init__(self, kind: DatasetKind, *, times: bool = True) -> None:
         self.record_type = RECORD_TYPES[kind]
         self.names: tuple[str, ...] = self.record_type.__struct_fields__
-        self._to_col, self._to_field = _field_codecs(kind)
+        self._to_col, self._to_field = _field_codecs(kind, times)
 
     def to_params(self, record: Record) -> tuple[Any, ...]:
         values = list(msgspec.structs.astuple(record))
@@ -231,6 +248,11 @@ class RowCodec:
             if values[pos] is not None:
                 values[pos] = convert(values[pos])
         return tuple(values)
+
+    def to_params_many(self, records: Iterable[Record]) -> list[tuple[Any, ...]]:
+        if not self._to_col:  # nothing to convert: stay in msgspec's C code
+            return list(map(msgspec.structs.astuple, records))
+        return [self.to_params(r) for r in records]
 
     def to_record(self, row: Sequence[Any]) -> Record:
         values = list(row)

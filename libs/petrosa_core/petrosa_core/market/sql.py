@@ -18,7 +18,6 @@ import sqlalchemy as sa
 from alembic.util import CommandError
 from asyncmy.constants import CLIENT
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random_exponential
 
@@ -32,9 +31,10 @@ from petrosa_core.market._sql_tables import (
     to_datetime,
     to_ms,
 )
+from petrosa_core.market._sql_writes import row_writer
 from petrosa_core.market.protocol import DatasetInfo, Order, Page, WriteResult
 from petrosa_core.migrations import upgrade
-from petrosa_core.models import TIME_FIELD, Candle, DatasetId, DatasetKind, Record, Trade
+from petrosa_core.models import TIME_FIELD, Candle, DatasetId, DatasetKind, Record
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "market_alembic_version"
@@ -69,7 +69,7 @@ class SqlMarketStore:
         self._engine = engine
         self._sqlite = engine.dialect.name == "sqlite"
         self._codecs = {kind: RowCodec(kind) for kind in DatasetKind}
-        self._inserts = {kind: _insert_sql(engine.dialect, kind) for kind in DatasetKind}
+        self._rows = row_writer(engine.dialect)
 
     @classmethod
     async def open(cls, url: str, *, migrate: bool = True) -> SqlMarketStore:
@@ -111,20 +111,15 @@ class SqlMarketStore:
     ) -> WriteResult:
         if dataset.kind is DatasetKind.CANDLES:
             return await self._candles_in(conn, dataset, cast(Sequence[Candle], records))
-        codec = self._codecs[dataset.kind]
-        # Key order keeps row locks in one order across concurrent MariaDB writers.
-        rows = [codec.to_params(r) for r in sorted(records, key=_natural_key)]
-        inserted = (await conn.exec_driver_sql(self._inserts[dataset.kind], rows)).rowcount
+        inserted = await self._rows.insert(conn, dataset.kind, records)
         return WriteResult(inserted, 0, len(records) - inserted)
 
     async def _candles_in(
         self, conn: AsyncConnection, dataset: DatasetId, candles: Sequence[Candle]
     ) -> WriteResult:
-        codec = self._codecs[DatasetKind.CANDLES]
         plan = _plan(candles, await self._stored_candles(conn, dataset, candles))
         if plan.changed:
-            rows = [codec.to_params(c) for c in plan.changed]
-            await conn.exec_driver_sql(self._inserts[DatasetKind.CANDLES], rows)
+            await self._rows.insert(conn, DatasetKind.CANDLES, plan.changed)
         return plan.result
 
     async def _stored_candles(
@@ -233,10 +228,6 @@ class SqlMarketStore:
             await conn.commit()
 
 
-def _natural_key(record: Record) -> tuple[str, int]:
-    return (record.trade_type if isinstance(record, Trade) else "", record.key)
-
-
 class _Plan(NamedTuple):
     changed: list[Candle]
     result: WriteResult
@@ -295,42 +286,6 @@ async def _dataset_infos(conn: AsyncConnection, kind: DatasetKind) -> list[Datas
             DatasetInfo(DatasetId(kind, row[0], interval), int(count), to_ms(first), to_ms(last))
         )
     return infos
-
-
-def _insert_sql(dialect: sa.Dialect, kind: DatasetKind) -> str:
-    """Positional INSERT text for executemany with plain tuples, in record field order.
-
-    Compiled once: SQLAlchemy's per-row bind processing would cost more than the database.
-    """
-    compiled = _upsert(dialect.name, kind).compile(dialect=dialect)
-    if tuple(compiled.positiontup or ()) != RowCodec(kind).names:
-        raise AssertionError(f"{kind} table columns are not in record field order")
-    return str(compiled)
-
-
-def _upsert(dialect: str, kind: DatasetKind) -> sa.Insert:
-    """Insert new keys; replace only open candles; leave everything else as stored."""
-    table = TABLES[kind]
-    if dialect == "sqlite":
-        lite = sqlite.insert(table)
-        if kind is not DatasetKind.CANDLES:
-            return lite.on_conflict_do_nothing()
-        updates = {c.name: lite.excluded[c.name] for c in table.c if not c.primary_key}
-        return lite.on_conflict_do_update(
-            index_elements=list(table.primary_key), set_=updates, where=~table.c.is_closed
-        )
-    my = mysql.insert(table)
-    if kind is not DatasetKind.CANDLES:
-        # A no-op update, not INSERT IGNORE: that would also hide data errors and make
-        # asyncmy log a warning per duplicate. Affects 0 rows without FOUND_ROWS.
-        first = table.primary_key.columns[0]
-        return my.on_duplicate_key_update([(first.name, first)])
-    # MariaDB assigns left to right, so is_closed goes last: the others must see the old flag.
-    columns = [c for c in table.c if not c.primary_key and c.name != "is_closed"]
-    columns.append(table.c.is_closed)
-    return my.on_duplicate_key_update(
-        [(c.name, sa.case((table.c.is_closed, c), else_=my.inserted[c.name])) for c in columns]
-    )
 
 
 def _create_engine(url: str) -> AsyncEngine:
