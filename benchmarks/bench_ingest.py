@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import resource
 import signal
 import statistics
 import sys
@@ -115,6 +116,7 @@ async def bare_consumer(url: str, durable: str, total: int) -> None:
         done += len(msgs)
     await nc.flush()
     await nc.close()
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # read by run_bare
 
 
 async def run_bare(url: str) -> tuple[float, float]:
@@ -133,11 +135,12 @@ async def run_bare(url: str) -> tuple[float, float]:
         durable,
         str(TOTAL_FRAMES),
         cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
     )
     seconds = await drain_seconds(url, durable, TOTAL_FRAMES)
-    rss = peak_rss_mib(proc.pid)
-    await asyncio.wait_for(proc.wait(), 30)
-    return seconds, rss
+    # It exits once done, so it reports its own peak RSS (KiB) rather than being read.
+    output, _ = await asyncio.wait_for(proc.communicate(), 30)
+    return seconds, int(output.split()[-1]) / 1024
 
 
 async def run_ingestor(

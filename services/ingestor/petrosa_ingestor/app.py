@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from petrosa_core.binance import FrameParser
 from petrosa_core.bus import ensure_pull_consumer, ensure_stream
 from petrosa_core.http import health_app, serve_http
@@ -63,8 +65,21 @@ async def start(runtime: Runtime, settings: IngestorSettings) -> None:
     """Serve probes first so liveness answers while the clients connect."""
     await serve_http(runtime, health_app(runtime), settings.metrics_port)
     ingestor = await build_ingestor(runtime, settings)
+    settle_garbage_collector()
     runtime.spawn("ingest", ingestor.run(runtime.stopping))
     runtime.spawn("consumer-lag", ingestor.poll_lag(runtime.stopping))
+
+
+def settle_garbage_collector() -> None:
+    """Keep the cyclic collector off the hot path once everything long-lived exists.
+
+    Measured in the ingest benchmark: it took about 7% of the ingestor's time, mostly
+    re-scanning what imports and client set-up left behind. Those objects are frozen out of
+    its reach, and it runs after 50,000 net allocations instead of 700 (a batch in flight
+    holds tens of thousands of short-lived objects; they are freed by reference count).
+    """
+    gc.freeze()
+    gc.set_threshold(50_000)
 
 
 def main() -> None:
