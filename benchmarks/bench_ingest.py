@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import resource
 import signal
 import statistics
 import sys
@@ -116,7 +115,7 @@ async def bare_consumer(url: str, durable: str, total: int) -> None:
         done += len(msgs)
     await nc.flush()
     await nc.close()
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # read by run_bare
+    print(peak_rss_mib(os.getpid()))  # read by run_bare
 
 
 async def run_bare(url: str) -> tuple[float, float]:
@@ -138,9 +137,9 @@ async def run_bare(url: str) -> tuple[float, float]:
         stdout=asyncio.subprocess.PIPE,
     )
     seconds = await drain_seconds(url, durable, TOTAL_FRAMES)
-    # It exits once done, so it reports its own peak RSS (KiB) rather than being read.
+    # It exits once done, so it reports its own peak RSS rather than being read.
     output, _ = await asyncio.wait_for(proc.communicate(), 30)
-    return seconds, int(output.split()[-1]) / 1024
+    return seconds, float(output.split()[-1])
 
 
 async def run_ingestor(

@@ -6,7 +6,7 @@ One table per dataset kind, keyed by the natural key. Times are naive UTC dateti
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -209,18 +209,14 @@ _encode_json = msgspec.json.Encoder().encode
 Converters = list[tuple[int, Callable[[Any], Any]]]
 
 
-def _field_codecs(kind: DatasetKind, times: bool) -> tuple[Converters, Converters]:
-    """Per field position: how to turn a record value into a bound value, and a column back.
-
-    With ``times`` false, times are bound as epoch milliseconds for SQL to convert.
-    """
+def _field_codecs(kind: DatasetKind) -> tuple[Converters, Converters]:
+    """Per field position: how to turn a record value into a bound value, and a column back."""
     to_col: Converters = []
     to_field: Converters = []
     for pos, name in enumerate(RECORD_TYPES[kind].__struct_fields__):
         column_type = TABLES[kind].c[name].type
         if isinstance(column_type, sa.DateTime):
-            if times:
-                to_col.append((pos, time_text))
+            to_col.append((pos, time_text))
             to_field.append((pos, to_ms))
         elif name in ("bids", "asks"):
             to_col.append((pos, _encode_levels))
@@ -237,10 +233,10 @@ def _encode_levels(levels: Any) -> str:
 class RowCodec:
     """Turns records of one kind into positional row tuples and result rows back into records."""
 
-    def __init__(self, kind: DatasetKind, *, times: bool = True) -> None:
+    def __init__(self, kind: DatasetKind) -> None:
         self.record_type = RECORD_TYPES[kind]
         self.names: tuple[str, ...] = self.record_type.__struct_fields__
-        self._to_col, self._to_field = _field_codecs(kind, times)
+        self._to_col, self._to_field = _field_codecs(kind)
 
     def to_params(self, record: Record) -> tuple[Any, ...]:
         values = list(msgspec.structs.astuple(record))
@@ -248,11 +244,6 @@ class RowCodec:
             if values[pos] is not None:
                 values[pos] = convert(values[pos])
         return tuple(values)
-
-    def to_params_many(self, records: Iterable[Record]) -> list[tuple[Any, ...]]:
-        if not self._to_col:  # nothing to convert: stay in msgspec's C code
-            return list(map(msgspec.structs.astuple, records))
-        return [self.to_params(r) for r in records]
 
     def to_record(self, row: Sequence[Any]) -> Record:
         values = list(row)
