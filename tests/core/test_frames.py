@@ -18,7 +18,15 @@ from petrosa_core.binance import (
     parse_frame,
 )
 from petrosa_core.errors import ParseError
-from petrosa_core.models import BookTicker, Candle, DepthUpdate, MarkPrice, Ticker, Trade
+from petrosa_core.models import (
+    MAX_TIME_MS,
+    BookTicker,
+    Candle,
+    DepthUpdate,
+    MarkPrice,
+    Ticker,
+    Trade,
+)
 
 EXTRA_FRAMES = Path(__file__).resolve().parents[1] / "fixtures" / "ws_frames_extra.jsonl"
 
@@ -465,6 +473,11 @@ MALFORMED = [
     ("bad_value", _kline(i="7m"), "k.i"),
     ("bad_value", _depth([["7.5", "lots"]]), "b[0][1]"),
     ("bad_value", _mark("n/a"), "r"),
+    ("out_of_range", _agg(T=MAX_TIME_MS + 1), "T"),
+    ("out_of_range", _agg(E=-1), "E"),
+    ("out_of_range", _agg(a=2**63), "a"),
+    ("out_of_range", _agg(l=-(2**63) - 1), "l"),
+    ("out_of_range", _kline(t=10**16), "k.t"),
 ]
 
 
@@ -477,6 +490,12 @@ def test_malformed_frames_raise_parse_error_naming_the_field(
     assert caught.value.reason == reason
     if field is not None:
         assert caught.value.detail.split(":")[0] == field
+
+
+def test_times_and_ids_at_the_edges_of_what_stores_hold_are_accepted() -> None:
+    trade = parse_frame(_agg(E=0, T=MAX_TIME_MS, a=2**63 - 1, f=-(2**63), l=-1))
+    assert (trade.event_time, trade.trade_time) == (0, MAX_TIME_MS)
+    assert (trade.trade_id, trade.first_trade_id, trade.last_trade_id) == (2**63 - 1, -(2**63), -1)
 
 
 def test_missing_field_detail_is_exact() -> None:

@@ -15,11 +15,12 @@ from sqlalchemy import Connection
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from petrosa_core.errors import StoreError, StoreUnavailable
 from petrosa_core.market._sql_tables import metadata, time_text, to_datetime
 from petrosa_core.market._sql_writes import row_writer
 from petrosa_core.market.sql import MIGRATIONS, VERSION_TABLE, SqlMarketStore
 from petrosa_core.migrations import current_revision, head_revision
-from petrosa_core.models import Candle, DatasetKind
+from petrosa_core.models import MAX_TIME_MS, Candle, DatasetKind
 from tests.core.market_samples import C1M, TRADES, trade
 from tests.core.market_samples import candle as minute_candle
 
@@ -137,3 +138,21 @@ async def test_a_large_batch_is_stored_whole_and_once(sql_url: str) -> None:
     assert (first[TRADES].inserted, first[C1M].inserted) == (2_000, 1_365)
     assert (again[TRADES].inserted, again[C1M].inserted, again[C1M].updated) == (0, 0, 0)
     assert (stored_trades, stored_candles) == (trades, candles)
+
+
+async def test_a_time_past_year_9999_is_refused_and_nothing_of_its_batch_is_written(
+    sql_url: str,
+) -> None:
+    """Not an outage: the ingestor dead-letters a refused record and stores the rest."""
+    kept = trade(1, T0)
+    store = await SqlMarketStore.open(sql_url)
+    try:
+        await store.write(TRADES, [kept])
+        with pytest.raises(StoreError) as refused:
+            await store.write(TRADES, [trade(2, T0 + 1), trade(3, MAX_TIME_MS + 1)])
+        stored = (await store.query(TRADES, limit=10)).records
+    finally:
+        await store.close()
+    assert not isinstance(refused.value, StoreUnavailable)
+    assert "OverflowError" in str(refused.value)
+    assert stored == [kept]

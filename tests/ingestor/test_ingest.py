@@ -284,6 +284,8 @@ MALFORMED: dict[str, bytes] = {
     "bad_value": b'{"e": "aggTrade", "E": 1, "s": "BTCUSDT", "a": 1, "p": "one", "q": "1",'
     b' "f": 1, "l": 1, "T": 1, "m": false}',
     "oversize": b'{"e": "depthUpdate", "pad": "' + b"x" * 70_000 + b'"}',
+    "out_of_range": b'{"e": "aggTrade", "E": 1, "s": "BTCUSDT", "a": 1, "p": "1", "q": "1",'
+    b' "f": 1, "l": 1, "T": 1000000000000000, "m": false}',
 }
 
 

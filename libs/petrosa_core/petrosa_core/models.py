@@ -14,6 +14,9 @@ import msgspec
 from petrosa_core.errors import ValidationError
 from petrosa_core.intervals import check_interval
 
+# 9999-12-31T23:59:59.999Z: the last instant every store's timestamp type can hold.
+MAX_TIME_MS = 253_402_300_799_999
+
 
 class DatasetKind(StrEnum):
     CANDLES = "candles"

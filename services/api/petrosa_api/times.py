@@ -9,12 +9,11 @@ from functools import lru_cache
 import polars as pl
 
 from petrosa_core.errors import ValidationError
+from petrosa_core.models import MAX_TIME_MS as MAX_MS
 
 DAY_MS = 86_400_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%S%.3fZ"
-# 9999-12-31T23:59:59.999Z: the last instant every backend's timestamp type can hold.
-MAX_MS = 253_402_300_799_999
 
 
 def now_ms() -> int:

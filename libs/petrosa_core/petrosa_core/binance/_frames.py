@@ -42,6 +42,7 @@ _PAYLOAD_DECODER: msgspec.json.Decoder[AnyPayload] = msgspec.json.Decoder(AnyPay
 _NO_ENVELOPE = "Object missing required field `data`"
 
 _ERROR = re.compile(r"(?P<message>.*?)(?: - at `\$(?:\.data)?\.?(?P<path>[^`]*)`)?", re.DOTALL)
+_BOUND = re.compile(r"Expected `int` [<>]=")
 _MISSING = re.compile(r"Object missing required field `(?P<name>[^`]+)`")
 
 _EVENT_TYPE_BY_RECORD: dict[type, str] = {
@@ -102,6 +103,8 @@ def _reason(message: str, path: str) -> str:
         return "not_an_object"
     if message == "Expected `float`, got `str`":
         return "bad_value"
+    if _BOUND.match(message):
+        return "out_of_range"
     if message.startswith("Expected"):
         return "wrong_type"
     return "bad_value"

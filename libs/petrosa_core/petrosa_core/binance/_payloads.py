@@ -2,37 +2,51 @@
 
 Field names follow the domain; ``name=`` gives Binance's one-letter key. Decimal strings
 are typed ``float`` and converted by a non-strict msgspec decoder, which rounds them
-exactly as ``float(s)`` does. Fields the domain does not keep are not declared.
+exactly as ``float(s)`` does. Fields the domain does not keep are not declared. Times
+must lie in 1970 .. 9999 and ids in int64, the ranges every store can hold; a frame outside
+them is refused here rather than by a store in the middle of a batch.
 """
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
-from msgspec import field
+from msgspec import Meta, field
 
 from petrosa_core.errors import ParseError
 from petrosa_core.intervals import INTERVALS
-from petrosa_core.models import BookTicker, Candle, DepthUpdate, MarkPrice, Ticker, Trade
+from petrosa_core.models import (
+    MAX_TIME_MS,
+    BookTicker,
+    Candle,
+    DepthUpdate,
+    MarkPrice,
+    Ticker,
+    Trade,
+)
 
 _KNOWN_INTERVALS = frozenset(INTERVALS)
 
 Levels = tuple[tuple[float, float], ...]
+Millis = Annotated[int, Meta(ge=0, le=MAX_TIME_MS)]
+Int64 = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]
 
 
 class Payload(msgspec.Struct, tag_field="e", gc=False):
     """Base of every payload; the ``e`` key picks the subclass."""
 
     symbol: str = field(name="s")
-    event_time: int = field(name="E")
+    event_time: Millis = field(name="E")
 
 
 class AggTradePayload(Payload, tag="aggTrade", gc=False):
-    agg_id: int = field(name="a")
+    agg_id: Int64 = field(name="a")
     price: float = field(name="p")
     quantity: float = field(name="q")
-    first_trade_id: int = field(name="f")
-    last_trade_id: int = field(name="l")
-    trade_time: int = field(name="T")
+    first_trade_id: Int64 = field(name="f")
+    last_trade_id: Int64 = field(name="l")
+    trade_time: Millis = field(name="T")
     is_buyer_maker: bool = field(name="m")
 
     def to_record(self) -> Trade:
@@ -53,10 +67,10 @@ class AggTradePayload(Payload, tag="aggTrade", gc=False):
 class TradePayload(Payload, tag="trade", gc=False):
     """A raw trade; every execution type ``X`` (MARKET, ADL, INSURANCE_FUND, ...) is kept."""
 
-    trade_id: int = field(name="t")
+    trade_id: Int64 = field(name="t")
     price: float = field(name="p")
     quantity: float = field(name="q")
-    trade_time: int = field(name="T")
+    trade_time: Millis = field(name="T")
     is_buyer_maker: bool = field(name="m")
 
     def to_record(self) -> Trade:
@@ -73,15 +87,15 @@ class TradePayload(Payload, tag="trade", gc=False):
 
 
 class KlineBody(msgspec.Struct, gc=False):
-    open_time: int = field(name="t")
-    close_time: int = field(name="T")
+    open_time: Millis = field(name="t")
+    close_time: Millis = field(name="T")
     interval: str = field(name="i")
     open: float = field(name="o")
     close: float = field(name="c")
     high: float = field(name="h")
     low: float = field(name="l")
     volume: float = field(name="v")
-    trade_count: int = field(name="n")
+    trade_count: Int64 = field(name="n")
     is_closed: bool = field(name="x")
     quote_volume: float = field(name="q")
     taker_buy_base_volume: float = field(name="V")
@@ -119,7 +133,7 @@ class MarkPricePayload(Payload, tag="markPriceUpdate", gc=False):
     estimated_settle_price: float = field(name="P")
     # A string, not a float: delivery contracts send "" because they never pay funding.
     funding_rate: str = field(name="r")
-    next_funding_time: int = field(name="T")
+    next_funding_time: Millis = field(name="T")
 
     def to_record(self) -> MarkPrice:
         return MarkPrice(
@@ -144,10 +158,10 @@ def _funding_rate(text: str) -> float:
 
 
 class DepthUpdatePayload(Payload, tag="depthUpdate", gc=False):
-    transaction_time: int = field(name="T")
-    first_update_id: int = field(name="U")
-    final_update_id: int = field(name="u")
-    prev_final_update_id: int = field(name="pu")
+    transaction_time: Millis = field(name="T")
+    first_update_id: Int64 = field(name="U")
+    final_update_id: Int64 = field(name="u")
+    prev_final_update_id: Int64 = field(name="pu")
     bids: Levels = field(name="b")
     asks: Levels = field(name="a")
 
@@ -175,11 +189,11 @@ class TickerPayload(Payload, tag="24hrTicker", gc=False):
     low_price: float = field(name="l")
     volume: float = field(name="v")
     quote_volume: float = field(name="q")
-    open_time: int = field(name="O")
-    close_time: int = field(name="C")
-    first_trade_id: int = field(name="F")
-    last_trade_id: int = field(name="L")
-    trade_count: int = field(name="n")
+    open_time: Millis = field(name="O")
+    close_time: Millis = field(name="C")
+    first_trade_id: Int64 = field(name="F")
+    last_trade_id: Int64 = field(name="L")
+    trade_count: Int64 = field(name="n")
 
     def to_record(self) -> Ticker:
         return Ticker(
@@ -204,8 +218,8 @@ class TickerPayload(Payload, tag="24hrTicker", gc=False):
 
 
 class BookTickerPayload(Payload, tag="bookTicker", gc=False):
-    update_id: int = field(name="u")
-    transaction_time: int = field(name="T")
+    update_id: Int64 = field(name="u")
+    transaction_time: Millis = field(name="T")
     bid_price: float = field(name="b")
     bid_quantity: float = field(name="B")
     ask_price: float = field(name="a")

@@ -347,6 +347,8 @@ async def _translated() -> AsyncIterator[None]:
         yield
     except (sa_exc.SQLAlchemyError, CommandError, OSError, TimeoutError) as exc:
         raise _translate(exc) from exc
+    except OverflowError as exc:  # a time past 9999 or an int past int64: a refused record
+        raise StoreError(f"OverflowError: {exc}") from exc
 
 
 __all__ = ["MAX_LIMIT", "SqlMarketStore"]
