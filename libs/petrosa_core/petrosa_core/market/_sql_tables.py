@@ -251,3 +251,7 @@ class RowCodec:
             if values[pos] is not None:
                 values[pos] = convert(values[pos])
         return self.record_type(*values)
+
+
+# One per kind: a codec holds no state beyond what its kind fixes.
+CODECS: dict[DatasetKind, RowCodec] = {kind: RowCodec(kind) for kind in DatasetKind}

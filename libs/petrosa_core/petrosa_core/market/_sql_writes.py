@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from petrosa_core.market._sql_tables import TABLES, RowCodec
+from petrosa_core.market._sql_tables import CODECS, TABLES
 from petrosa_core.models import DatasetKind, Record, Trade
 
 # Rows per SQLite statement, largest first. Every batch splits into these few shapes, so
@@ -44,13 +44,12 @@ class ExecutemanyWriter:
     """One prepared INSERT per kind, executed over row tuples (asyncmy batches them)."""
 
     def __init__(self, dialect: sa.Dialect) -> None:
-        self._codecs = {kind: RowCodec(kind) for kind in DatasetKind}
         self._sql = {kind: insert_sql(dialect, kind) for kind in DatasetKind}
 
     async def insert(
         self, conn: AsyncConnection, kind: DatasetKind, records: Sequence[Record]
     ) -> int:
-        codec = self._codecs[kind]
+        codec = CODECS[kind]
         # Key order keeps row locks in one order across concurrent MariaDB writers.
         rows = [codec.to_params(r) for r in sorted(records, key=_natural_key)]
         return int((await conn.exec_driver_sql(self._sql[kind], rows)).rowcount)
@@ -63,17 +62,16 @@ class SqliteWriter:
     """
 
     def __init__(self) -> None:
-        self._codecs = {kind: RowCodec(kind) for kind in DatasetKind}
-        self._sql = {
-            (kind, size): sqlite_bulk_sql(kind, size)
-            for kind in DatasetKind
-            for size in _SQLITE_CHUNKS
-        }
+        self._sql: dict[tuple[DatasetKind, int], str] = {}
+        for kind in DatasetKind:
+            one_row = insert_sql(sqlite.dialect(), kind)
+            for size in _SQLITE_CHUNKS:
+                self._sql[kind, size] = _with_rows(one_row, size)
 
     async def insert(
         self, conn: AsyncConnection, kind: DatasetKind, records: Sequence[Record]
     ) -> int:
-        codec = self._codecs[kind]
+        codec = CODECS[kind]
         rows = [codec.to_params(r) for r in records]
         changed = 0
         for size, chunk in _chunks(rows):
@@ -90,9 +88,9 @@ def _chunks(rows: list[tuple[Any, ...]]) -> Iterator[tuple[int, list[tuple[Any, 
             start += size
 
 
-def sqlite_bulk_sql(kind: DatasetKind, rows: int) -> str:
-    """The upsert of ``kind`` with ``rows`` rows in its VALUES clause."""
-    insert, values_and_conflict = insert_sql(sqlite.dialect(), kind).split(" VALUES ", 1)
+def _with_rows(one_row: str, rows: int) -> str:
+    """The one-row statement ``one_row`` with ``rows`` rows in its VALUES clause."""
+    insert, values_and_conflict = one_row.split(" VALUES ", 1)
     row, conflict = values_and_conflict.split(")", 1)
     return f"{insert} VALUES {', '.join([row + ')'] * rows)}{conflict}"
 
@@ -103,7 +101,7 @@ def insert_sql(dialect: sa.Dialect, kind: DatasetKind) -> str:
     Compiled once: SQLAlchemy's per-row bind processing would cost more than the database.
     """
     compiled = _upsert(dialect.name, kind).compile(dialect=dialect)
-    if tuple(compiled.positiontup or ()) != RowCodec(kind).names:
+    if tuple(compiled.positiontup or ()) != CODECS[kind].names:
         raise AssertionError(f"{kind} table columns are not in record field order")
     return str(compiled)
 

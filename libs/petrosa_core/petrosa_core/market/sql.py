@@ -25,9 +25,9 @@ from petrosa_core.errors import ConfigError, StoreError, StoreUnavailable, Valid
 from petrosa_core.intervals import DAY_MS, FIXED_INTERVAL_MS
 from petrosa_core.market import _sql_query as q
 from petrosa_core.market._sql_tables import (
+    CODECS,
     KEY_COLUMN,
     TABLES,
-    RowCodec,
     to_datetime,
     to_ms,
 )
@@ -68,7 +68,6 @@ class SqlMarketStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._sqlite = engine.dialect.name == "sqlite"
-        self._codecs = {kind: RowCodec(kind) for kind in DatasetKind}
         self._rows = row_writer(engine.dialect)
 
     @classmethod
@@ -127,7 +126,7 @@ class SqlMarketStore:
     ) -> dict[int, Candle]:
         """The stored versions of the batch's candles, by open time."""
         wanted = sorted({c.open_time for c in candles})
-        codec, table = self._codecs[DatasetKind.CANDLES], TABLES[DatasetKind.CANDLES]
+        codec, table = CODECS[DatasetKind.CANDLES], TABLES[DatasetKind.CANDLES]
         select = sa.select(*(table.c[name] for name in codec.names)).where(*q.where(dataset))
         found: dict[int, Candle] = {}
         for selector in _candle_selectors(dataset, wanted):
@@ -152,7 +151,7 @@ class SqlMarketStore:
         clauses = q.where(dataset, start, end, trade_type)
         if cursor is not None:
             clauses.append(q.after_cursor(dataset.kind, cursor, order))
-        codec, table = self._codecs[dataset.kind], TABLES[dataset.kind]
+        codec, table = CODECS[dataset.kind], TABLES[dataset.kind]
         stmt = (
             sa.select(*(table.c[name] for name in codec.names))
             .where(*clauses)
