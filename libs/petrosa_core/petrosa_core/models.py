@@ -13,6 +13,7 @@ import msgspec
 
 from petrosa_core.errors import ValidationError
 from petrosa_core.intervals import check_interval
+from petrosa_core.symbols import normalize_symbol
 
 # 9999-12-31T23:59:59.999Z: the last instant every store's timestamp type can hold.
 MAX_TIME_MS = 253_402_300_799_999
@@ -43,10 +44,12 @@ class DatasetId(msgspec.Struct, frozen=True):
     def parse(cls, text: str) -> DatasetId:
         """Read ``candles:BTCUSDT:1m`` or ``trades:BTCUSDT``; raise ``ValidationError``."""
         parts = text.split(":")
+        if len(parts) > 3:
+            raise ValidationError("bad_dataset_id", f"{text[:80]!r} has too many parts")
         try:
             kind = DatasetKind(parts[0])
         except ValueError:
-            raise ValidationError("unknown_dataset_kind", f"{parts[0]!r} in {text!r}") from None
+            raise ValidationError("unknown_dataset_kind", f"{parts[0][:40]!r} in {text[:80]!r}") from None
         if len(parts) < 2 or not parts[1]:
             raise ValidationError("bad_dataset_id", f"{text!r} has no symbol")
         return cls.of(kind, parts[1], parts[2] if len(parts) > 2 else None)
@@ -54,16 +57,14 @@ class DatasetId(msgspec.Struct, frozen=True):
     @classmethod
     def of(cls, kind: DatasetKind, symbol: str, interval: str | None = None) -> DatasetId:
         """Build a checked id: upper-case symbol, interval required for candles only."""
-        # Delivery contracts carry their expiry after an underscore: BTCUSDT_210924.
-        if not symbol.replace("_", "").isalnum() or symbol.startswith("_"):
-            raise ValidationError("bad_symbol", f"{symbol!r} is not a Binance symbol")
+        symbol = normalize_symbol(symbol)
         if kind is DatasetKind.CANDLES:
             if interval is None:
                 raise ValidationError("missing_interval", "candles need an interval")
             check_interval(interval)
         elif interval is not None:
             raise ValidationError("unexpected_interval", f"{kind.value} have no interval")
-        return cls(kind, symbol.upper(), interval)
+        return cls(kind, symbol, interval)
 
 
 class Candle(msgspec.Struct, frozen=True, gc=False):
