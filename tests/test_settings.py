@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import ssl
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from petrosa_analytics.settings import AnalyticsSettings
 from petrosa_api.settings import ApiSettings
@@ -14,6 +18,7 @@ from petrosa_backfiller.settings import BackfillerSettings
 from petrosa_core.errors import ConfigError
 from petrosa_core.settings import CoreSettings, load_settings
 from petrosa_ingestor.settings import IngestorSettings
+from tests.harness.nats_auth import credentials_file, nkey_user, tls_files
 
 SETTINGS_CLASSES = (
     CoreSettings,
@@ -50,6 +55,7 @@ def test_core_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MARKET_STORE_URL", "mongodb://mongo:27017/market")
     monkeypatch.setenv("METADATA_STORE_URL", "mysql+asyncmy://dm:pw@mysql:3306/meta")
     monkeypatch.setenv("METRICS_PORT", "9100")
+    monkeypatch.setenv("METRICS_HOST", "127.0.0.1")
     monkeypatch.setenv("LOG_LEVEL", "DEBUG")
     monkeypatch.setenv("SHUTDOWN_TIMEOUT", "2.5")
 
@@ -276,7 +282,8 @@ def test_api_defaults_and_an_empty_keys_file_variable(monkeypatch: pytest.Monkey
         settings.api_keys,
         settings.api_keys_file,
         settings.api_require_auth_for_reads,
-    ) == (8000, "", None, False)
+        settings.api_max_body_bytes,
+    ) == (8000, "0.0.0.0", "", None, False, 1 << 20)
 
 
 def test_api_refuses_a_missing_keys_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -284,3 +291,114 @@ def test_api_refuses_a_missing_keys_file(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
     with pytest.raises(ConfigError, match="API_KEYS_FILE: .*no such file"):
         load_settings(ApiSettings)
+
+
+SECRET = "s3cret-9d1c"
+
+
+def test_nats_login_and_tls_files_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    tls = tls_files(tmp_path)
+    for name, value in {
+        "NATS_URL": "tls://nats.svc:4222",
+        "NATS_USER": "ingestor",
+        "NATS_PASSWORD": SECRET,
+        "NATS_TLS_CA_FILE": str(tls.ca),
+        "NATS_TLS_CERT_FILE": str(tls.client_cert),
+        "NATS_TLS_KEY_FILE": str(tls.client_key),
+        "NATS_TLS_HOSTNAME": "nats.example.internal",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    settings = load_settings(IngestorSettings)
+
+    assert (settings.nats_user, settings.nats_password) == ("ingestor", SecretStr(SECRET))
+    assert (settings.nats_tls_ca_file, settings.nats_tls_hostname) == (
+        tls.ca,
+        "nats.example.internal",
+    )
+    assert SECRET not in f"{settings!r} {settings}"
+    context = settings.nats_tls_context()
+    assert context is not None and context.verify_mode == ssl.CERT_REQUIRED
+
+
+def test_nats_needs_no_login_or_tls_by_default_and_tls_url_alone_turns_tls_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plain = load_settings(CoreSettings)
+    monkeypatch.setenv("NATS_URL", "tls://nats.svc:4222")
+
+    assert (plain.nats_user, plain.nats_password, plain.nats_token) == ("", None, None)
+    assert plain.nats_tls_context() is None
+    assert load_settings(CoreSettings).nats_tls_context() is not None
+
+
+def test_nkey_seed_and_credentials_files_are_accepted(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    seed, _ = nkey_user(tmp_path)
+    creds, _ = credentials_file(tmp_path)
+    monkeypatch.setenv("NATS_NKEY_SEED_FILE", str(seed))
+    assert load_settings(CoreSettings).nats_nkey_seed_file == seed
+    monkeypatch.delenv("NATS_NKEY_SEED_FILE")
+    monkeypatch.setenv("NATS_CREDS_FILE", str(creds))
+    assert load_settings(CoreSettings).nats_creds_file == creds
+
+
+def write(path: Path, text: str) -> str:
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"NATS_TOKEN": SECRET, "NATS_USER": "dm", "NATS_PASSWORD": SECRET}, "NATS_TOKEN"),
+        ({"NATS_URL": f"nats://dm:{SECRET}@nats:4222", "NATS_TOKEN": SECRET}, "NATS_URL"),
+        ({"NATS_USER": "dm"}, "NATS_USER and NATS_PASSWORD go together"),
+        ({"NATS_PASSWORD": SECRET}, "NATS_USER and NATS_PASSWORD go together"),
+        ({"NATS_TLS_CERT_FILE": "{client.pem}"}, "NATS_TLS_CERT_FILE and NATS_TLS_KEY_FILE"),
+        ({"NATS_TLS_KEY_FILE": "{client.key}"}, "NATS_TLS_CERT_FILE and NATS_TLS_KEY_FILE"),
+        ({"NATS_TLS_CA_FILE": "{absent}"}, "NATS_TLS_CA_FILE: Value error, no such file"),
+        ({"NATS_CREDS_FILE": "{absent}"}, "NATS_CREDS_FILE: Value error, no such file"),
+        ({"NATS_NKEY_SEED_FILE": "{junk}"}, "NATS_NKEY_SEED_FILE: Value error, "),
+        ({"NATS_CREDS_FILE": "{junk}"}, "NATS_CREDS_FILE: Value error, "),
+        ({"NATS_TLS_CA_FILE": "{junk}"}, "NATS_TLS_CA_FILE/CERT_FILE/KEY_FILE do not load"),
+    ],
+)
+def test_a_contradictory_or_missing_nats_login_or_tls_file_is_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, str], named: str
+) -> None:
+    tls = tls_files(tmp_path)
+    files = {
+        "{client.pem}": str(tls.client_cert),
+        "{client.key}": str(tls.client_key),
+        "{absent}": str(tmp_path / "absent"),
+        "{junk}": write(tmp_path / "junk", f"{SECRET}\n"),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, files.get(value, value))
+
+    with pytest.raises(ConfigError) as refused:
+        load_settings(CoreSettings)
+
+    assert named in str(refused.value)
+    assert SECRET not in str(refused.value)
+
+
+def test_a_service_refuses_a_contradictory_nats_login_at_start_up_with_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NATS_TOKEN", SECRET)
+    monkeypatch.setenv("NATS_USER", "analytics")
+    monkeypatch.setenv("NATS_PASSWORD", SECRET)
+
+    done = subprocess.run(
+        [sys.executable, "-m", "petrosa_analytics"], capture_output=True, text=True, timeout=60
+    )
+
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert "NATS takes one login, not NATS_USER/NATS_PASSWORD and NATS_TOKEN" in done.stderr
+    assert SECRET not in done.stderr

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from nats.js.api import StorageType
@@ -14,7 +15,13 @@ from prometheus_client import REGISTRY
 
 from petrosa_core.bus import Bus, connect, ensure_kv, ensure_pull_consumer, ensure_stream
 from petrosa_core.errors import BusError
-from tests.harness.servers import NatsServer, free_port
+from petrosa_core.runtime import Runtime
+from petrosa_core.settings import CoreSettings, NatsSettings, load_settings
+from petrosa_core.wiring import connect_bus
+from tests.harness.nats_auth import credentials_file, nkey_user, tls_files
+from tests.harness.servers import NatsServer, free_port, running
+
+USER, PASSWORD, TOKEN = "dm-ingestor", "pw-7f3a9c0e", "tok-51be0d2a"
 
 
 def gauge() -> float | None:
@@ -161,3 +168,131 @@ async def test_reconnects_after_server_restart(tmp_path: Path) -> None:
     finally:
         await bus.close()
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def password_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    config = f'authorization {{ user: "{USER}", password: "{PASSWORD}" }}\n'
+    server = NatsServer(tmp_path_factory.mktemp("nats-password"), config)
+    with running(server):
+        yield server
+
+
+def login(url: str, **settings: Any) -> NatsSettings:
+    return NatsSettings(nats_url=url, **settings)
+
+
+async def published_and_flushed(bus: Bus) -> bool:
+    await bus.client.publish(unique("login.probe"), b"x")
+    await bus.client.flush(timeout=5)
+    return bus.is_connected
+
+
+async def test_user_and_password_log_in(password_server: NatsServer) -> None:
+    security = login(password_server.url, nats_user=USER, nats_password=PASSWORD)
+
+    async with await connect(password_server.url, name="pw", security=security) as bus:
+        assert await published_and_flushed(bus)
+
+
+async def test_a_wrong_password_is_refused_at_once_naming_the_server_not_the_secret(
+    password_server: NatsServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    security = login(password_server.url, nats_user=USER, nats_password=f"not-{PASSWORD}")
+    started = time.monotonic()
+
+    with pytest.raises(BusError) as refused:
+        await connect(password_server.url, name="pw", security=security, initial_timeout=30)
+
+    assert time.monotonic() - started < 5
+    assert str(refused.value) == (
+        f"NATS at {password_server.url} refused the login of pw: nats: 'Authorization Violation'"
+    )
+    assert PASSWORD not in caplog.text
+
+
+async def test_a_server_that_requires_a_login_refuses_a_client_without_one(
+    password_server: NatsServer,
+) -> None:
+    with pytest.raises(BusError, match="refused the login of anonymous"):
+        await connect(password_server.url, name="anonymous", initial_timeout=30)
+
+
+async def test_credentials_inside_the_url_never_reach_an_error_message(
+    password_server: NatsServer,
+) -> None:
+    refused_url = password_server.url.replace("://", f"://{USER}:wrong-{PASSWORD}@")
+    absent = f"nats://{USER}:{PASSWORD}@127.0.0.1:{free_port()}"
+
+    with pytest.raises(BusError) as refused:
+        await connect(refused_url, name="url-login", initial_timeout=30)
+    with pytest.raises(BusError) as unreachable:
+        await connect(absent, name="url-login", initial_timeout=0.5, reconnect_wait=0.1)
+
+    assert f"NATS at {password_server.url} refused" in str(refused.value)
+    assert f"at nats://127.0.0.1:{absent.rsplit(':', 1)[1]}:" in str(unreachable.value)
+    assert PASSWORD not in f"{refused.value} {unreachable.value}"
+
+
+async def test_token_logs_in(tmp_path: Path) -> None:
+    with running(NatsServer(tmp_path, f'authorization {{ token: "{TOKEN}" }}\n')) as server:
+        security = login(server.url, nats_token=TOKEN)
+        async with await connect(server.url, name="token", security=security) as bus:
+            assert await published_and_flushed(bus)
+
+
+async def test_nkey_seed_file_logs_in(tmp_path: Path) -> None:
+    seed_file, config = nkey_user(tmp_path)
+    with running(NatsServer(tmp_path / "server", config)) as server:
+        security = login(server.url, nats_nkey_seed_file=seed_file)
+        async with await connect(server.url, name="nkey", security=security) as bus:
+            assert await published_and_flushed(bus)
+
+
+async def test_credentials_file_logs_in_to_an_operator_mode_server_with_jetstream(
+    tmp_path: Path,
+) -> None:
+    creds, config = credentials_file(tmp_path)
+    with running(NatsServer(tmp_path / "server", config)) as server:
+        security = login(server.url, nats_creds_file=creds)
+        async with await connect(server.url, name="creds", security=security) as bus:
+            info = await ensure_stream(bus.js, unique("S"), [unique("subj")], storage="memory")
+            assert info.config.storage == StorageType.MEMORY
+
+
+async def test_tls_verifies_the_server_and_presents_our_certificate(tmp_path: Path) -> None:
+    tls = tls_files(tmp_path, verify_clients=True)
+    with running(NatsServer(tmp_path / "server", tls.server_config)) as server:
+        url = f"tls://127.0.0.1:{server.port}"
+        security = login(
+            url,
+            nats_tls_ca_file=tls.ca,
+            nats_tls_cert_file=tls.client_cert,
+            nats_tls_key_file=tls.client_key,
+        )
+        async with await connect(url, name="mtls", security=security) as bus:
+            assert await published_and_flushed(bus)
+
+
+async def test_a_server_certificate_from_an_unknown_ca_is_refused(tmp_path: Path) -> None:
+    tls = tls_files(tmp_path)
+    with running(NatsServer(tmp_path / "server", tls.server_config)) as server:
+        url = f"tls://127.0.0.1:{server.port}"
+        with pytest.raises(BusError, match="CERTIFICATE_VERIFY_FAILED"):
+            await connect(url, name="tls", security=login(url), initial_timeout=1)
+
+
+async def test_a_service_connects_with_the_login_from_its_settings(
+    password_server: NatsServer,
+) -> None:
+    settings = load_settings(
+        CoreSettings, nats_url=password_server.url, nats_user=USER, nats_password=PASSWORD
+    )
+    runtime = Runtime("probe")
+
+    bus = await connect_bus(runtime, settings)
+    try:
+        assert "nats" not in await runtime.readiness()
+        assert await published_and_flushed(bus)
+    finally:
+        await bus.close()

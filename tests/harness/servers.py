@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 VENV_BIN = Path(sys.executable).parent
@@ -54,9 +55,13 @@ def _stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
 
 
 class NatsServer:
-    """nats-server with JetStream; ``restart`` keeps the port and the stored streams."""
+    """nats-server with JetStream; ``restart`` keeps the port and the stored streams.
 
-    def __init__(self, workdir: Path) -> None:
+    ``config`` is nats-server configuration text (an ``authorization`` or ``tls`` block, say),
+    written into ``workdir``; the port, JetStream and log flags still come from here.
+    """
+
+    def __init__(self, workdir: Path, config: str = "") -> None:
         self.binary = shutil.which("nats-server", path=str(VENV_BIN)) or shutil.which("nats-server")
         if self.binary is None:
             raise RuntimeError(
@@ -66,6 +71,10 @@ class NatsServer:
         self.port = free_port()
         self.store_dir = workdir / "jetstream"
         self.log = workdir / "nats.log"
+        self.config: Path | None = None
+        if config:
+            self.config = workdir / "nats.conf"
+            self.config.write_text(config)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -85,6 +94,8 @@ class NatsServer:
             "-l",
             str(self.log),
         ]
+        if self.config is not None:
+            cmd += ["-c", str(self.config)]
         # Its log goes to a file; inherited stdout would keep a caller's pipe open.
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         wait_for_port(self.port, proc=self.proc)
@@ -269,10 +280,13 @@ def _mysql_admin(
     return True
 
 
+Server = TypeVar("Server", NatsServer, MongoWireServer, MariaDB)
+
+
 @contextlib.contextmanager
-def running(server: NatsServer | MongoWireServer | MariaDB) -> Iterator[None]:
+def running(server: Server) -> Iterator[Server]:
     server.start()
     try:
-        yield
+        yield server
     finally:
         server.stop()

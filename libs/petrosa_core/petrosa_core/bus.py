@@ -9,7 +9,7 @@ import asyncio
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Literal
+from typing import Any, Literal
 
 import nats.errors
 import nats.js.errors
@@ -30,6 +30,8 @@ from nats.js.kv import KeyValue
 from prometheus_client import Counter, Gauge
 
 from petrosa_core.errors import BusError
+from petrosa_core.runtime import without_credentials
+from petrosa_core.settings import NatsSettings
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +93,7 @@ async def connect(
     url: str,
     *,
     name: str,
+    security: NatsSettings | None = None,
     initial_timeout: float | None = None,
     reconnect_wait: float = DEFAULT_RECONNECT_WAIT,
     connect_timeout: float = 2.0,
@@ -98,11 +101,13 @@ async def connect(
 ) -> Bus:
     """Connect to ``url`` (comma-separated servers allowed), retrying until ``initial_timeout``.
 
-    Once connected the client reconnects forever; ``initial_timeout=None`` waits for good.
+    ``security`` carries the login and TLS settings. A server that refuses the login fails
+    the call at once; once connected the client reconnects forever. ``None`` waits for good.
     """
     client = Client()
     callbacks = _StateCallbacks(client, name)
     servers = [part.strip() for part in url.split(",") if part.strip()]
+    shown = ",".join(without_credentials(server) for server in servers)
     try:
         async with asyncio.timeout(initial_timeout):
             await client.connect(
@@ -117,16 +122,47 @@ async def connect(
                 disconnected_cb=callbacks.disconnected,
                 reconnected_cb=callbacks.reconnected,
                 closed_cb=callbacks.closed,
+                **(login_and_tls(security) if security else {}),
             )
+    except _LoginRefused as refused:
+        await client.close()
+        raise BusError(f"NATS at {shown} refused the login of {name}: {refused}") from None
     except (nats.errors.Error, TimeoutError, OSError) as exc:
         await client.close()
-        raise BusError(f"cannot connect to NATS at {url}: {type(exc).__name__}: {exc}") from exc
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if callbacks.last_error:
+            detail += f" (last error: {callbacks.last_error})"
+        raise BusError(f"cannot connect to NATS at {shown}: {detail}") from exc
     except asyncio.CancelledError:
         await client.close()
         raise
+    callbacks.connecting = False
     NATS_CONNECTION_STATUS.set(1)
     log.info("NATS connection %s established", name)
     return Bus(client, name)
+
+
+def login_and_tls(settings: NatsSettings) -> dict[str, Any]:
+    """nats-py's ``connect`` options for the login and TLS that ``settings`` name."""
+    options: dict[str, Any] = {}
+    if settings.nats_user and settings.nats_password is not None:
+        options["user"] = settings.nats_user
+        options["password"] = settings.nats_password.get_secret_value()
+    if settings.nats_token is not None:
+        options["token"] = settings.nats_token.get_secret_value()
+    if settings.nats_nkey_seed_file is not None:
+        options["nkeys_seed"] = str(settings.nats_nkey_seed_file)
+    if settings.nats_creds_file is not None:
+        options["user_credentials"] = str(settings.nats_creds_file)
+    if (context := settings.nats_tls_context()) is not None:
+        options["tls"] = context
+    if settings.nats_tls_hostname:
+        options["tls_hostname"] = settings.nats_tls_hostname
+    return options
+
+
+class _LoginRefused(Exception):
+    """The server said no to our credentials; retrying them cannot help."""
 
 
 class _StateCallbacks:
@@ -135,10 +171,16 @@ class _StateCallbacks:
     def __init__(self, client: Client, name: str) -> None:
         self.client = client
         self.name = name
+        self.connecting = True
+        self.last_error = ""
 
     async def error(self, exc: Exception) -> None:
         NATS_ERRORS.labels(type=type(exc).__name__).inc()
         log.warning("NATS error on %s: %s: %s", self.name, type(exc).__name__, exc)
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        if self.connecting and _is_login_refusal(exc):
+            # nats-py retries a refused first login forever; raising here ends its loop.
+            raise _LoginRefused(str(exc))
 
     async def disconnected(self) -> None:
         NATS_CONNECTION_STATUS.set(0)
@@ -153,6 +195,13 @@ class _StateCallbacks:
     async def closed(self) -> None:
         NATS_CONNECTION_STATUS.set(0)
         log.info("NATS connection %s closed", self.name)
+
+
+def _is_login_refusal(exc: Exception) -> bool:
+    # On the first connect nats-py reports the server's -ERR as a plain Error.
+    return isinstance(exc, nats.errors.AuthorizationError) or (
+        "authorization violation" in str(exc).lower()
+    )
 
 
 async def ensure_stream(

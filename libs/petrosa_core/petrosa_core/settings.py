@@ -7,11 +7,14 @@ Build settings in ``main()`` with ``load_settings`` and pass them down.
 from __future__ import annotations
 
 import os
+import ssl
+from pathlib import Path
 from typing import Literal, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
+import nkeys
 import pydantic
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from petrosa_core.errors import ConfigError
@@ -20,13 +23,123 @@ DEFAULT_MARKET_STORE_URL = "sqlite+aiosqlite:///./data/market.db"
 DEFAULT_METADATA_STORE_URL = "sqlite+aiosqlite:///./data/metadata.db"
 
 
-class CoreSettings(BaseSettings):
-    """What every process needs: where NATS and the two stores are, and how to report."""
+NATS_FILES = (
+    "nats_nkey_seed_file",
+    "nats_creds_file",
+    "nats_tls_ca_file",
+    "nats_tls_cert_file",
+    "nats_tls_key_file",
+)
+# nats-py reads a credentials file up to these markers and loops forever on one without them.
+CREDS_MARKERS = (b"BEGIN NATS USER JWT", b"BEGIN USER NKEY SEED")
+
+
+class NatsSettings(BaseSettings):
+    """Where NATS is, how to log in to it, and how to verify it over TLS.
+
+    One login at most: ``NATS_USER`` with ``NATS_PASSWORD``, ``NATS_TOKEN``, an NKey seed file
+    or a credentials file. TLS is on for a ``tls://`` URL or when a CA or client certificate
+    is given. The files are mounted from a Secret, so each must exist at start-up.
+    """
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
-    service_name: str = "petrosa"
     nats_url: str = "nats://localhost:4222"
+    nats_user: str = ""
+    nats_password: SecretStr | None = None
+    nats_token: SecretStr | None = None
+    nats_nkey_seed_file: Path | None = None
+    nats_creds_file: Path | None = None
+    nats_tls_ca_file: Path | None = None
+    nats_tls_cert_file: Path | None = None
+    nats_tls_key_file: Path | None = None
+    # The name the server's certificate must carry when NATS_URL names it otherwise (an IP).
+    nats_tls_hostname: str = ""
+
+    @field_validator("nats_password", "nats_token", *NATS_FILES, mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator(*NATS_FILES)
+    @classmethod
+    def _file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @field_validator("nats_nkey_seed_file")
+    @classmethod
+    def _holds_a_seed(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return value
+        seed = bytearray(_read(value).strip())
+        try:
+            nkeys.from_seed(seed).wipe()
+        except (nkeys.NkeysError, ValueError):
+            raise ValueError(f"{value} holds no NKey seed") from None
+        return value
+
+    @field_validator("nats_creds_file")
+    @classmethod
+    def _holds_credentials(cls, value: Path | None) -> Path | None:
+        if value is not None and not all(m in _read(value) for m in CREDS_MARKERS):
+            raise ValueError(f"{value} is not a NATS credentials file (user JWT and NKey seed)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_login_and_whole_tls(self) -> NatsSettings:
+        logins = [name for name, given in self._logins().items() if given]
+        if len(logins) > 1:
+            raise ValueError(f"NATS takes one login, not {' and '.join(logins)}")
+        if bool(self.nats_user) != (self.nats_password is not None):
+            raise ValueError("NATS_USER and NATS_PASSWORD go together: set both or neither")
+        if (self.nats_tls_cert_file is None) != (self.nats_tls_key_file is None):
+            raise ValueError(
+                "NATS_TLS_CERT_FILE and NATS_TLS_KEY_FILE go together: set both or neither"
+            )
+        try:
+            self.nats_tls_context()
+        except ssl.SSLError as exc:
+            raise ValueError(f"NATS_TLS_CA_FILE/CERT_FILE/KEY_FILE do not load: {exc}") from None
+        return self
+
+    def _logins(self) -> dict[str, bool]:
+        return {
+            "NATS_USER/NATS_PASSWORD": bool(self.nats_user or self.nats_password),
+            "NATS_TOKEN": self.nats_token is not None,
+            "NATS_NKEY_SEED_FILE": self.nats_nkey_seed_file is not None,
+            "NATS_CREDS_FILE": self.nats_creds_file is not None,
+            "credentials in NATS_URL": any("@" in urlsplit(u).netloc for u in self.nats_servers),
+        }
+
+    @property
+    def nats_servers(self) -> list[str]:
+        """The server URLs of ``NATS_URL`` (comma-separated for a cluster)."""
+        return [part.strip() for part in self.nats_url.split(",") if part.strip()]
+
+    def nats_tls_context(self) -> ssl.SSLContext | None:
+        """The context that verifies the server (and presents our certificate); None: no TLS."""
+        wants_tls = any(url.startswith("tls://") for url in self.nats_servers)
+        if not (wants_tls or self.nats_tls_ca_file or self.nats_tls_cert_file):
+            return None
+        context = ssl.create_default_context(cafile=self.nats_tls_ca_file)
+        if self.nats_tls_cert_file is not None:
+            context.load_cert_chain(self.nats_tls_cert_file, self.nats_tls_key_file)
+        return context
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+
+
+class CoreSettings(NatsSettings):
+    """What every process needs: where NATS and the two stores are, and how to report."""
+
+    service_name: str = "petrosa"
     market_store_url: str = ""
     metadata_store_url: str = ""
     metrics_port: int = Field(9090, ge=0, le=65535)
@@ -79,7 +192,7 @@ def _legacy_mysql_url() -> str:
     return f"mysql+asyncmy://{user}:{password}@{host}:{_env('PORT', '3306')}/{db}"
 
 
-S = TypeVar("S", bound=CoreSettings)
+S = TypeVar("S", bound=NatsSettings)
 
 
 def load_settings(cls: type[S], **overrides: object) -> S:

@@ -30,7 +30,9 @@ async def connect_bus(runtime: Runtime, settings: CoreSettings, *, drain: bool =
         return bool(connected) and connected[0].is_connected
 
     runtime.add_check("nats", is_connected)
-    bus = await connect(settings.nats_url, name=f"petrosa-{settings.service_name}")
+    bus = await connect(
+        settings.nats_url, name=f"petrosa-{settings.service_name}", security=settings
+    )
     connected.append(bus)
     runtime.add_closer("nats", bus.drain if drain else bus.close)
     return bus

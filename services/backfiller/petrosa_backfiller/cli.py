@@ -100,7 +100,9 @@ def _time_arg(text: str) -> int | str:
 async def submit(settings: BackfillerSettings, args: argparse.Namespace) -> int:
     """Send the request, then follow the job's events to its end unless ``--no-follow``."""
     try:
-        bus = await connect(settings.nats_url, name="petrosa-cli-backfill", initial_timeout=5)
+        bus = await connect(
+            settings.nats_url, name="petrosa-cli-backfill", security=settings, initial_timeout=5
+        )
     except BusError as exc:
         sys.stderr.write(f"petrosa backfill: {exc}\n")
         return EXIT_USAGE

@@ -31,9 +31,10 @@ from nats.js import JetStreamContext
 from nats.js.errors import NoStreamResponseError
 
 from petrosa_core.bus import as_bus_error, connect
-from petrosa_core.errors import BusError
+from petrosa_core.errors import BusError, ConfigError
 from petrosa_core.logs import configure_logging
 from petrosa_core.runtime import Runtime
+from petrosa_core.settings import NatsSettings, load_settings
 
 Frame = dict[str, Any]
 Publish = Callable[[bytes], Awaitable[None]]
@@ -375,8 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _start(runtime: Runtime, args: argparse.Namespace) -> None:
-    bus = await connect(args.nats_url, name="petrosa-demo")
+async def _start(runtime: Runtime, args: argparse.Namespace, nats: NatsSettings) -> None:
+    bus = await connect(nats.nats_url, name="petrosa-demo", security=nats)
     runtime.add_closer("nats", bus.close)
     sink = JetStreamSink(bus.js, args.subject, runtime.stopping)
     feed = DemoFeed(Replay(load_sample()), sink, speed=args.speed)
@@ -389,9 +390,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.speed <= 0:
         parser.error("--speed must be positive")
+    try:
+        # The login and TLS settings come from the environment, as the services read them.
+        nats = load_settings(NatsSettings, nats_url=args.nats_url)
+    except ConfigError as exc:
+        parser.error(str(exc))
     configure_logging("demo", os.environ.get("LOG_LEVEL", "INFO"))
     runtime = Runtime("demo")
-    sys.exit(asyncio.run(runtime.run(lambda rt: _start(rt, args))))
+    sys.exit(asyncio.run(runtime.run(lambda rt: _start(rt, args, nats))))
 
 
 if __name__ == "__main__":
