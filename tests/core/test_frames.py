@@ -389,7 +389,7 @@ def test_decimal_strings_become_floats_bit_for_bit(shared_data: Path) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["0.1", "1e-8", "123456789.123456789", "0.30000000000000004", "7.0385310e-26", "-0.0"],
+    ["0.1", "1e-8", "123456789.123456789", "0.30000000000000004", "7.0385310e-26", "5e-324"],
 )
 def test_tricky_decimal_strings_match_float(text: str) -> None:
     trade = parse_frame(_agg(p=text))
@@ -478,6 +478,30 @@ MALFORMED = [
     ("out_of_range", _agg(a=2**63), "a"),
     ("out_of_range", _agg(l=-(2**63) - 1), "l"),
     ("out_of_range", _kline(t=10**16), "k.t"),
+    ("bad_symbol", _agg(s="ctkusdt"), "s"),
+    ("bad_symbol", _agg(s=""), "s"),
+    ("bad_symbol", _agg(s="A" * 5000), "s"),
+    ("bad_symbol", _agg(s="BTC\u0000USDT"), "s"),
+    ("bad_symbol", _agg(s="../../etc"), "s"),
+    ("bad_symbol", _agg(s="ÄBCUSDT"), "s"),
+    ("bad_symbol", _agg(s="BTCUSDT_"), "s"),
+    ("bad_value", _agg(p="Infinity"), "p"),
+    ("bad_value", _agg(p="-inf"), "p"),
+    ("bad_value", _agg(p="NaN"), "p"),
+    ("bad_value", _agg(p="-1"), "p"),
+    ("bad_value", _agg(p="0"), "p"),
+    ("bad_value", _agg(q="0"), "q"),
+    ("bad_value", _kline(h="0.9"), "k"),
+    ("bad_value", _kline(l="1.02"), "k"),
+    ("bad_value", _kline(V="4000"), "k"),
+    ("bad_value", _kline(v="-1"), "k.v"),
+    ("bad_value", _kline(T=1626992699999), "k"),
+    ("bad_value", _depth([["-7.5", "1"]]), "b[0][0]"),
+    ("bad_value", _depth([["7.5", "NaN"]]), "b[0][1]"),
+    ("bad_value", _mark("Infinity"), "r"),
+    ("too_deep", b'{"e":"aggTrade","x":' + b"[" * 100_000 + b"]" * 100_000 + b"}", None),
+    ("too_deep", b'{"data":{"e":"kline","x":' + b"[" * 100_000 + b"]" * 100_000 + b"}}", None),
+    ("too_deep", b'{"e":"aggTrade","x":' + b'{"a":' * 50_000 + b"1" + b"}" * 50_001, None),
 ]
 
 

@@ -106,6 +106,8 @@ class Ingest:
             "NATS_CONSUMER_SUBJECT": self.subject,
             "NATS_STREAM_NAME": self.stream,
             "DEADLETTER_SUBJECT": self.deadletter,
+            "DEADLETTER_STREAM_NAME": f"DEAD_{self.stream}",
+            "DEADLETTER_MAX_BYTES": str(64 * 1024**2),
             "AUDIT_EVENTS_SUBJECT": self.events,
             "LOG_LEVEL": "WARNING",
             # Streams reserve their max bytes up front; keep many test streams affordable.

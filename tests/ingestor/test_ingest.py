@@ -9,9 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from prometheus_client import REGISTRY
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from petrosa_core.bus import ensure_pull_consumer, ensure_stream
+from petrosa_core.market import open_market_store
 from petrosa_core.models import Candle, DatasetId, DatasetKind, DepthUpdate, Trade
 from petrosa_ingestor.consumer import published_at
 from tests.harness.servers import NatsServer
@@ -326,24 +329,14 @@ async def test_malformed_frames_go_to_the_dead_letter_subject_and_good_ones_are_
 async def test_a_record_the_store_refuses_is_dead_lettered_and_the_rest_are_stored(
     nats_server: NatsServer, mysql_url: str, tmp_path: Path
 ) -> None:
+    # A check constraint stands in for a value the database cannot hold: a record error.
+    await (await open_market_store(mysql_url)).close()
+    engine = create_async_engine(mysql_url)
+    async with engine.begin() as conn:
+        await conn.execute(sa.text("ALTER TABLE trades ADD CONSTRAINT no_7 CHECK (trade_id <> 7)"))
+    await engine.dispose()
     ingest = Ingest(nats_server.url, mysql_url, f"sqlite+aiosqlite:///{tmp_path / 'meta.db'}")
-    frames = [
-        json.dumps(
-            {
-                "e": "aggTrade",
-                "E": 1_700_000_000_000 + i,
-                "s": "BTCUSDT",
-                "a": i,
-                "p": "NaN" if i == 7 else "100.5",
-                "q": "1",
-                "f": i,
-                "l": i,
-                "T": 1_700_000_000_000 + i,
-                "m": False,
-            }
-        ).encode()
-        for i in range(20)
-    ]
+    frames = [_agg_trade(i) for i in range(20)]
     bus = await ingest.bus()
     dead: asyncio.Queue[Any] = asyncio.Queue(10)
 
@@ -367,6 +360,22 @@ async def test_a_record_the_store_refuses_is_dead_lettered_and_the_rest_are_stor
         await market.close()
         await metadata.close()
     assert keys == [("agg", i) for i in range(20) if i != 7]
+
+
+def _agg_trade(i: int, symbol: str = "BTCUSDT") -> bytes:
+    frame = {
+        "e": "aggTrade",
+        "E": 1_700_000_000_000 + i,
+        "s": symbol,
+        "a": i,
+        "p": "100.5",
+        "q": "1",
+        "f": i,
+        "l": i,
+        "T": 1_700_000_000_000 + i,
+        "m": False,
+    }
+    return json.dumps(frame).encode()
 
 
 async def test_publish_time_is_read_from_the_ack_subject_like_the_client_reads_it(

@@ -4,8 +4,9 @@ PetrosaError
 ├── ConfigError            bad or missing setting (names the variable)
 ├── ParseError             a frame or payload that cannot be decoded (carries ``reason``)
 ├── ValidationError        a request or record that breaks a rule (carries ``reason``)
-├── StoreError             a market or metadata store failed
-│   └── StoreUnavailable   the store cannot be reached; retrying later may work
+├── StoreError             a market or metadata store failed (a bug until shown otherwise)
+│   ├── StoreUnavailable   the store cannot write or answer now; retrying later may work
+│   └── RecordRejected     the store refused one record's content; retrying cannot help
 ├── BusError               NATS failed
 ├── LeadershipLost         a leader could not renew its lease
 └── ExchangeError          Binance answered with an error
@@ -45,7 +46,11 @@ class StoreError(PetrosaError):
 
 
 class StoreUnavailable(StoreError):
-    """The store cannot be reached right now; the operation may succeed later."""
+    """The store cannot be reached or cannot write right now (down, full, read-only)."""
+
+
+class RecordRejected(StoreError):
+    """The store refused a record for its content (a constraint, a value it cannot hold)."""
 
 
 class BusError(PetrosaError):

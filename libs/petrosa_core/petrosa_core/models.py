@@ -49,9 +49,10 @@ class DatasetId(msgspec.Struct, frozen=True):
         try:
             kind = DatasetKind(parts[0])
         except ValueError:
-            raise ValidationError("unknown_dataset_kind", f"{parts[0][:40]!r} in {text[:80]!r}") from None
+            shown = f"{parts[0][:40]!r} in {text[:80]!r}"
+            raise ValidationError("unknown_dataset_kind", shown) from None
         if len(parts) < 2 or not parts[1]:
-            raise ValidationError("bad_dataset_id", f"{text!r} has no symbol")
+            raise ValidationError("bad_dataset_id", f"{text[:80]!r} has no symbol")
         return cls.of(kind, parts[1], parts[2] if len(parts) > 2 else None)
 
     @classmethod

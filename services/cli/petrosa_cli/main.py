@@ -67,10 +67,17 @@ def _audit(argv: list[str]) -> int:
     return audit_command(argv)
 
 
+def _deadletters(argv: list[str]) -> int:
+    from petrosa_ingestor.deadletters import deadletters_command
+
+    return deadletters_command(argv)
+
+
 # Commands that parse their own arguments: everything after the name is theirs.
 PASSTHROUGH: dict[str, tuple[str, Callable[[list[str]], int]]] = {
     "backfill": ("submit a backfill job and follow it, or --list jobs", _backfill),
     "audit": ("run one audit of a dataset (or all) and print the report", _audit),
+    "deadletters": ("list or replay the frames the ingestor could not store", _deadletters),
 }
 
 COMMANDS: dict[str, Command] = {

@@ -10,6 +10,7 @@ from petrosa_core.http import health_app, serve_http
 from petrosa_core.runtime import Runtime, run_service
 from petrosa_core.wiring import connect_bus, open_stores
 from petrosa_ingestor.consumer import IngestConfig, Ingestor
+from petrosa_ingestor.deadletters import DeadLetters
 from petrosa_ingestor.settings import IngestorSettings
 
 
@@ -20,8 +21,9 @@ def ingest_config(settings: IngestorSettings) -> IngestConfig:
         flush_interval=settings.ingest_flush_interval,
         fetch_batch=settings.ingest_fetch_batch,
         nak_delay=settings.ingest_nak_delay,
-        deadletter_subject=settings.deadletter_subject,
         audit_events_subject=settings.audit_events_subject,
+        ack_wait=settings.ingest_ack_wait,
+        max_deliver=settings.ingest_max_deliver,
     )
 
 
@@ -45,12 +47,24 @@ async def build_ingestor(runtime: Runtime, settings: IngestorSettings) -> Ingest
         max_ack_pending=settings.ingest_max_ack_pending,
         ack_wait=settings.ingest_ack_wait,
     )
+    dead_letters = DeadLetters(bus.js, settings.deadletter_subject, settings.deadletter_stream_name)
+    await dead_letters.ensure(
+        max_age=settings.deadletter_max_age,
+        max_bytes=settings.deadletter_max_bytes,
+        storage=settings.nats_stream_storage,
+    )
     subscription = await bus.js.pull_subscribe_bind(
         durable=settings.nats_consumer_durable, stream=settings.nats_stream_name
     )
     parser = FrameParser(max_bytes=settings.ingest_max_frame_bytes)
     ingestor = Ingestor(
-        subscription, stores.market, stores.metadata, bus.client, ingest_config(settings), parser
+        subscription,
+        stores.market,
+        stores.metadata,
+        bus.client,
+        dead_letters,
+        ingest_config(settings),
+        parser,
     )
 
     async def store_available() -> bool:

@@ -1,8 +1,14 @@
 """The ingest loop: fetch frames from JetStream, parse, buffer, write idempotently, then ack.
 
 A frame is acked only after the write holding it returned (durable). When the store
-fails, everything buffered is nak'ed with a delay and fetching stops until the store
-answers again, so the backlog waits in JetStream rather than in memory.
+cannot write (down, full, read-only, or refusing every record), the batches held are kept
+in memory, fetching stops, readiness turns false, and their writes are retried with a
+growing delay while JetStream is told they are still in progress; the backlog waits in
+JetStream. Only a record the store refuses for its content is dead-lettered.
+
+One frame never stops the loop: every error parsing it dead-letters it, and a frame
+delivered more than ``max_deliver`` times (it was held by processes that died) is
+dead-lettered before it is parsed again.
 """
 
 from __future__ import annotations
@@ -20,11 +26,12 @@ from nats.aio.msg import Msg
 from nats.js.client import JetStreamContext
 
 from petrosa_core.binance import FrameParser, event_type_of
-from petrosa_core.errors import ParseError, StoreError, StoreUnavailable
+from petrosa_core.errors import BusError, ParseError, StoreError, StoreUnavailable
 from petrosa_core.market import MarketStore
 from petrosa_core.models import DatasetId, DatasetKind, MarkPrice, Record
 from petrosa_ingestor import metrics
 from petrosa_ingestor.batch import Batch
+from petrosa_ingestor.deadletters import DeadLetters
 from petrosa_ingestor.funding import FundingTracker
 from petrosa_ingestor.sequences import SequenceBreak, SequenceTracker
 
@@ -32,8 +39,10 @@ log = logging.getLogger("petrosa.ingestor")
 
 # How long an idle fetch waits before the loop looks at the stop flag again.
 IDLE_POLL_SECONDS = 1.0
-# How often an unavailable store is probed; recovery is noticed within this delay.
-STORE_PROBE_SECONDS = 0.5
+# First retry of a held batch; each failed retry doubles the wait up to the maximum, so a
+# store that stays down for hours costs one write attempt every half minute.
+STORE_RETRY_SECONDS = 0.5
+STORE_RETRY_MAX_SECONDS = 30.0
 
 
 class Catalog(Protocol):
@@ -66,8 +75,9 @@ class IngestConfig(msgspec.Struct, frozen=True):
     flush_interval: float
     fetch_batch: int
     nak_delay: float
-    deadletter_subject: str
     audit_events_subject: str
+    ack_wait: float = 30.0
+    max_deliver: int = 5
 
 
 class Ingestor:
@@ -79,6 +89,7 @@ class Ingestor:
         store: MarketStore,
         catalog: Catalog,
         publisher: Publisher,
+        dead_letters: DeadLetters,
         config: IngestConfig,
         parser: FrameParser | None = None,
     ) -> None:
@@ -86,11 +97,14 @@ class Ingestor:
         self.store = store
         self.catalog = catalog
         self.publisher = publisher
+        self.dead_letters = dead_letters
         self.config = config
         self.parser = parser or FrameParser()
         self.store_available = True
         self._batch = Batch()
         self._flushing: asyncio.Task[None] | None = None
+        # Batches the store could not write, oldest first; at most the two a flush holds.
+        self._held: list[Batch] = []
         self._sequences = SequenceTracker()
         self._funding = FundingTracker()
         self._registered: set[DatasetId] = set()
@@ -104,13 +118,16 @@ class Ingestor:
         overlaps with NATS's; at most two batches are held in memory.
         """
         while not stopping.is_set():
-            if not self.store_available:
-                await self._pause_intake(stopping)
+            if self._held:
+                await self._recover(stopping)
                 continue
             await self._fetch_round()
             if len(self._batch) >= self.config.batch_size or self._flush_due():
                 await self._start_flush()
         await self.flush()
+        for batch in self._held:  # stopping while the store is down: hand them back
+            await self._release(batch)
+        self._held.clear()
 
     async def _start_flush(self) -> None:
         await self._settle()
@@ -124,13 +141,46 @@ class Ingestor:
             task, self._flushing = self._flushing, None
             await task
 
-    async def _pause_intake(self, stopping: asyncio.Event) -> None:
-        """While the store is down: hand back what is held, fetch nothing, probe the store."""
+    async def _recover(self, stopping: asyncio.Event) -> None:
+        """Fetch nothing; retry the held batches, oldest first, until they are written."""
         await self._settle()
-        held, self._batch = self._batch, Batch()
-        if held.messages:
-            await self._release(held)
-        await self._wait_for_store(stopping)
+        if self._batch.groups:  # what was buffered behind the failed batch waits with it
+            self._held.append(self._batch)
+            self._batch = Batch()
+        delay = STORE_RETRY_SECONDS
+        while self._held and not stopping.is_set():
+            await self._hold(stopping, delay)
+            if stopping.is_set():
+                return
+            batch = self._held[0]
+            try:
+                rejected = await self._write(batch)
+            except StoreError as exc:
+                delay = min(delay * 2, STORE_RETRY_MAX_SECONDS)
+                log.warning("market store still cannot write; retrying in %.1f s: %s", delay, exc)
+                continue
+            self._held.pop(0)
+            await self._settle_batch(batch, rejected)
+        if not self._held:
+            log.info("market store writes again; resuming intake")
+            self.store_available = True
+            metrics.STORE_AVAILABLE.set(1)
+
+    async def _hold(self, stopping: asyncio.Event, seconds: float) -> None:
+        """Wait ``seconds``, telling JetStream often enough that held frames are in progress."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0 and not stopping.is_set():
+            await self._touch_held()
+            await _wait(stopping, min(left, self.config.ack_wait / 3))
+
+    async def _touch_held(self) -> None:
+        for batch in self._held:
+            for msg, _ in batch.messages:
+                try:
+                    await msg.in_progress()
+                except (nats.errors.Error, OSError) as exc:
+                    log.warning("cannot extend a held frame's ack deadline: %s", exc)
+                    return
 
     def _flush_due(self) -> bool:
         return bool(self._batch.groups) and self._batch.age() >= self.config.flush_interval
@@ -147,7 +197,7 @@ class Ingestor:
         except (nats.errors.Error, OSError) as exc:
             # Disconnected or reconnecting: the client retries; do not spin meanwhile.
             log.warning("fetch failed: %r", exc)
-            await asyncio.sleep(STORE_PROBE_SECONDS)
+            await asyncio.sleep(STORE_RETRY_SECONDS)
             return
         received: Counter[str] = Counter()
         for msg in messages:
@@ -157,6 +207,11 @@ class Ingestor:
 
     async def _accept(self, msg: Msg) -> str:
         """Parse and buffer one frame; return its event type (``unknown`` if unparsable)."""
+        deliveries = delivery_count(msg)
+        if deliveries > self.config.max_deliver:
+            detail = f"delivered {deliveries} times, each time to a process that died holding it"
+            await self._dead_letter(msg, "max_deliver", detail)
+            return "unknown"
         try:
             record = self.parser.parse(msg.data)
         except ParseError as exc:
@@ -165,11 +220,18 @@ class Ingestor:
         event_type = event_type_of(record)
         self._batch.add_message(msg, event_type)
         self._batch.add_record(record)
+        try:
+            await self._derive(record)
+        except Exception:  # the frame is good and buffered; only a derived check failed
+            log.exception("deriving from a %s frame failed; the frame is kept", event_type)
+        return event_type
+
+    async def _derive(self, record: Record) -> None:
+        """Funding settlements and sequence checks that one record implies."""
         if isinstance(record, MarkPrice) and (settled := self._funding.observe(record)):
             self._batch.add_record(settled)
         if brk := self._sequences.observe(record):
             await self._report_break(brk)
-        return event_type
 
     async def flush(self) -> None:
         """Write what is buffered now and wait until it is acked (or handed back)."""
@@ -177,16 +239,19 @@ class Ingestor:
         await self._settle()
 
     async def _flush(self, batch: Batch) -> None:
-        """Write every group; ack on success, nak everything if the store is down.
+        """Write every group; ack on success, hold the batch if the store cannot write.
 
         A record the store refuses outright (not an outage) is found by writing its group
         one record at a time; its frame is dead-lettered and the rest are acked.
         """
         try:
             rejected = await self._write(batch)
-        except StoreUnavailable as exc:
-            await self._store_failed(batch, exc)
+        except StoreError as exc:
+            self._hold_batch(batch, exc)
             return
+        await self._settle_batch(batch, rejected)
+
+    async def _settle_batch(self, batch: Batch, rejected: dict[int, str]) -> None:
         for index, reason in rejected.items():
             if index < 0:  # a funding record carried over from a failed flush
                 log.error("market store refused a derived funding record: %s", reason)
@@ -208,21 +273,33 @@ class Ingestor:
         return {}
 
     async def _write_each(self, batch: Batch) -> dict[int, str]:
-        """Group by group, then record by record; return the messages whose records failed."""
+        """Group by group, then record by record; return the messages whose records failed.
+
+        A store that refuses every record of a batch of several is not looking at bad
+        records: it cannot write, and the batch is held rather than dead-lettered.
+        """
         rejected: dict[int, str] = {}
+        refused = total = 0
         for dataset, records, sources in batch.datasets():
+            total += len(records)
             try:
                 await self.store.write(dataset, records)
             except StoreUnavailable:
                 raise
             except StoreError:
-                rejected |= await self._isolate(dataset, records, sources)
+                found, written = await self._isolate(dataset, records, sources)
+                refused += len(records) - written
+                rejected |= found
+        if total > 1 and refused == total:
+            raise StoreUnavailable(f"the store refused all {total} records of a batch")
         return rejected
 
     async def _isolate(
         self, dataset: DatasetId, records: list[Record], sources: list[int]
-    ) -> dict[int, str]:
+    ) -> tuple[dict[int, str], int]:
+        """Write one record at a time; the refused records' sources, and how many were written."""
         rejected: dict[int, str] = {}
+        written = 0
         for record, source in zip(records, sources, strict=True):
             try:
                 await self.store.write(dataset, [record])
@@ -230,7 +307,9 @@ class Ingestor:
                 raise
             except StoreError as exc:
                 rejected[source] = str(exc)
-        return rejected
+            else:
+                written += 1
+        return rejected, written
 
     async def _ack(self, batch: Batch, skip: Collection[int] = ()) -> None:
         now_mono, now_wall = time.monotonic(), time.time()
@@ -252,11 +331,12 @@ class Ingestor:
         for event_type, count in Counter(event_type for _, event_type in messages).items():
             metrics.MESSAGES_PROCESSED.labels(event_type).inc(count)
 
-    async def _store_failed(self, batch: Batch, exc: StoreUnavailable) -> None:
-        log.error("market store write failed; pausing intake: %s", exc)
+    def _hold_batch(self, batch: Batch, exc: StoreError) -> None:
+        if not self._held:
+            log.error("market store cannot write; holding the batch and pausing intake: %s", exc)
+        self._held.append(batch)
         self.store_available = False
         metrics.STORE_AVAILABLE.set(0)
-        await self._release(batch)
 
     async def _release(self, batch: Batch) -> None:
         """Nak ``batch``'s frames with a delay; keep its derived funding records."""
@@ -273,16 +353,6 @@ class Ingestor:
                 for record in records:
                     self._batch.add_record(record, source=-1)
 
-    async def _wait_for_store(self, stopping: asyncio.Event) -> None:
-        try:
-            await self.store.ping()
-        except StoreError:
-            await _wait(stopping, STORE_PROBE_SECONDS)
-            return
-        log.info("market store is back; resuming intake")
-        self.store_available = True
-        metrics.STORE_AVAILABLE.set(1)
-
     async def _register(self, datasets: Iterable[DatasetId]) -> None:
         for dataset in [d for d in datasets if d not in self._registered]:
             try:
@@ -294,18 +364,13 @@ class Ingestor:
             self._registered.add(dataset)
 
     async def _dead_letter(self, msg: Msg, reason: str, detail: str) -> None:
+        """Persist the frame with its reason, then terminate it; on failure it is redelivered."""
         metrics.MESSAGES_FAILED.labels("unknown", reason).inc()
-        headers = {
-            "Petrosa-Error-Reason": reason,
-            "Petrosa-Error-Detail": detail[:512],
-            "Petrosa-Original-Subject": msg.subject,
-        }
         try:
-            await self.publisher.publish(self.config.deadletter_subject, msg.data, headers=headers)
+            await self.dead_letters.put(msg.data, msg.subject, reason, detail)
             await msg.term()
-        except (nats.errors.Error, OSError) as exc:
-            # Not terminated: JetStream redelivers it and it is dead-lettered then.
-            log.warning("dead-letter publish failed: %s", exc)
+        except (BusError, nats.errors.Error, OSError) as exc:
+            log.warning("dead-letter publish failed; the frame will be redelivered: %s", exc)
             return
         metrics.DEAD_LETTERS.labels(reason).inc()
 
@@ -330,6 +395,14 @@ class Ingestor:
                 metrics.CONSUMER_PENDING.set(info.num_pending or 0)
                 metrics.CONSUMER_ACK_PENDING.set(info.num_ack_pending or 0)
             await _wait(stopping, every)
+
+
+def delivery_count(msg: Msg) -> int:
+    """How many times JetStream has delivered ``msg`` (1 the first time)."""
+    try:
+        return int(msg.metadata.num_delivered or 1)
+    except (nats.errors.Error, ValueError, IndexError):
+        return 1
 
 
 def published_at(msg: Msg) -> float:

@@ -31,7 +31,14 @@ class IngestorSettings(CoreSettings):
     ingest_nak_delay: float = Field(1.0, ge=0)
     # Larger frames are dead-lettered unparsed; Binance's largest (depth) are tens of KiB.
     ingest_max_frame_bytes: int = Field(1024**2, ge=1024)
+    # A frame delivered more often than this was held by processes that died each time
+    # (a crash, an OOM kill); it is dead-lettered instead of taking down the next one.
+    ingest_max_deliver: int = Field(5, ge=1)
     deadletter_subject: str = "petrosa.deadletter.ingestor"
+    # Dead letters are persisted on their own stream, kept a month within 1 GiB.
+    deadletter_stream_name: str = "DEADLETTERS"
+    deadletter_max_age: float = Field(30 * 24 * 3600.0, ge=0)  # seconds; 0 = unlimited
+    deadletter_max_bytes: int = Field(1024**3, ge=-1)  # -1 = unlimited
     audit_events_subject: str = "petrosa.audit.events"
 
     @model_validator(mode="after")

@@ -69,10 +69,16 @@ class FrameParser:
             raise ParseError("oversize", f"{len(raw)} bytes exceeds the {self.max_bytes} limit")
         try:
             return _decode(raw).to_record()
+        except ParseError:
+            raise
         except msgspec.ValidationError as exc:
             raise _translate(str(exc)) from None
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             raise ParseError("invalid_json", str(exc)) from None
+        except RecursionError:
+            raise ParseError("too_deep", "nesting exceeds the decoder's depth limit") from None
+        except Exception as exc:  # one frame's failure stays that frame's
+            raise ParseError("unparsable", f"{type(exc).__name__}: {exc}"[:200]) from None
 
 
 def _decode(raw: bytes) -> AnyPayload:
@@ -99,9 +105,11 @@ def _translate(error: str) -> ParseError:
 def _reason(message: str, path: str) -> str:
     if message.startswith("Invalid value") and path == "e":
         return "unknown_event_type"
+    if path == "s" and "matching regex" in message:
+        return "bad_symbol"
     if message.startswith("Expected `object`") and not path:
         return "not_an_object"
-    if message == "Expected `float`, got `str`":
+    if message == "Expected `float`, got `str`" or message.startswith("Expected `float` "):
         return "bad_value"
     if _BOUND.match(message):
         return "out_of_range"

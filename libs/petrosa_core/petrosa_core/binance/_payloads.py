@@ -4,11 +4,15 @@ Field names follow the domain; ``name=`` gives Binance's one-letter key. Decimal
 are typed ``float`` and converted by a non-strict msgspec decoder, which rounds them
 exactly as ``float(s)`` does. Fields the domain does not keep are not declared. Times
 must lie in 1970 .. 9999 and ids in int64, the ranges every store can hold; a frame outside
-them is refused here rather than by a store in the middle of a batch.
+them is refused here rather than by a store in the middle of a batch. Numbers must be
+finite, prices positive, quantities not negative, and a kline's high and low must bound
+its open and close: a record that cannot describe a real market is never stored.
 """
 
 from __future__ import annotations
 
+import math
+import sys
 from typing import Annotated
 
 import msgspec
@@ -25,25 +29,32 @@ from petrosa_core.models import (
     Ticker,
     Trade,
 )
+from petrosa_core.symbols import SYMBOL_PATTERN
 
 _KNOWN_INTERVALS = frozenset(INTERVALS)
 
-Levels = tuple[tuple[float, float], ...]
 Millis = Annotated[int, Meta(ge=0, le=MAX_TIME_MS)]
 Int64 = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]
+# The bounds refuse NaN (it fails every comparison) and both infinities.
+_MAX = sys.float_info.max
+Finite = Annotated[float, Meta(ge=-_MAX, le=_MAX)]
+Price = Annotated[float, Meta(gt=0.0, le=_MAX)]
+Amount = Annotated[float, Meta(ge=0.0, le=_MAX)]
+Symbol = Annotated[str, Meta(pattern=SYMBOL_PATTERN)]
+Levels = tuple[tuple[Price, Amount], ...]
 
 
 class Payload(msgspec.Struct, tag_field="e", gc=False):
     """Base of every payload; the ``e`` key picks the subclass."""
 
-    symbol: str = field(name="s")
+    symbol: Symbol = field(name="s")
     event_time: Millis = field(name="E")
 
 
 class AggTradePayload(Payload, tag="aggTrade", gc=False):
     agg_id: Int64 = field(name="a")
-    price: float = field(name="p")
-    quantity: float = field(name="q")
+    price: Price = field(name="p")
+    quantity: Price = field(name="q")
     first_trade_id: Int64 = field(name="f")
     last_trade_id: Int64 = field(name="l")
     trade_time: Millis = field(name="T")
@@ -65,15 +76,22 @@ class AggTradePayload(Payload, tag="aggTrade", gc=False):
 
 
 class TradePayload(Payload, tag="trade", gc=False):
-    """A raw trade; every execution type ``X`` (MARKET, ADL, INSURANCE_FUND, ...) is kept."""
+    """A raw trade; every execution type ``X`` (MARKET, ADL, INSURANCE_FUND, ...) is kept.
+
+    Binance sends ``X: "NA"`` frames with price and quantity 0; they are kept as sent, and
+    only they may carry a zero.
+    """
 
     trade_id: Int64 = field(name="t")
-    price: float = field(name="p")
-    quantity: float = field(name="q")
+    price: Amount = field(name="p")
+    quantity: Amount = field(name="q")
     trade_time: Millis = field(name="T")
     is_buyer_maker: bool = field(name="m")
+    execution_type: str = field(name="X", default="MARKET")
 
     def to_record(self) -> Trade:
+        if self.execution_type != "NA" and not (self.price > 0 and self.quantity > 0):
+            raise ParseError("bad_value", f"p, q: a {self.execution_type[:20]} trade of zero")
         return Trade(
             symbol=self.symbol,
             trade_type="raw",
@@ -90,16 +108,16 @@ class KlineBody(msgspec.Struct, gc=False):
     open_time: Millis = field(name="t")
     close_time: Millis = field(name="T")
     interval: str = field(name="i")
-    open: float = field(name="o")
-    close: float = field(name="c")
-    high: float = field(name="h")
-    low: float = field(name="l")
-    volume: float = field(name="v")
+    open: Price = field(name="o")
+    close: Price = field(name="c")
+    high: Price = field(name="h")
+    low: Price = field(name="l")
+    volume: Amount = field(name="v")
     trade_count: Int64 = field(name="n")
     is_closed: bool = field(name="x")
-    quote_volume: float = field(name="q")
-    taker_buy_base_volume: float = field(name="V")
-    taker_buy_quote_volume: float = field(name="Q")
+    quote_volume: Amount = field(name="q")
+    taker_buy_base_volume: Amount = field(name="V")
+    taker_buy_quote_volume: Amount = field(name="Q")
 
 
 class KlinePayload(Payload, tag="kline", gc=False):
@@ -109,6 +127,7 @@ class KlinePayload(Payload, tag="kline", gc=False):
         k = self.k
         if k.interval not in _KNOWN_INTERVALS:
             raise ParseError("bad_value", f"k.i: unknown kline interval {k.interval!r}")
+        _check_kline_bounds(k)
         return Candle(
             symbol=self.symbol,
             interval=k.interval,
@@ -127,10 +146,22 @@ class KlinePayload(Payload, tag="kline", gc=False):
         )
 
 
+def _check_kline_bounds(k: KlineBody) -> None:
+    """High and low bound open and close; the taker's share is part of the volume."""
+    if not k.low <= min(k.open, k.close) <= max(k.open, k.close) <= k.high:
+        raise ParseError(
+            "bad_value", f"k: high {k.high} and low {k.low} do not bound {k.open}, {k.close}"
+        )
+    if k.taker_buy_base_volume > k.volume or k.taker_buy_quote_volume > k.quote_volume:
+        raise ParseError("bad_value", "k: taker buy volume exceeds the volume")
+    if k.close_time < k.open_time:
+        raise ParseError("bad_value", f"k: close time {k.close_time} before open time")
+
+
 class MarkPricePayload(Payload, tag="markPriceUpdate", gc=False):
-    mark_price: float = field(name="p")
-    index_price: float = field(name="i")
-    estimated_settle_price: float = field(name="P")
+    mark_price: Price = field(name="p")
+    index_price: Amount = field(name="i")
+    estimated_settle_price: Amount = field(name="P")
     # A string, not a float: delivery contracts send "" because they never pay funding.
     funding_rate: str = field(name="r")
     next_funding_time: Millis = field(name="T")
@@ -152,9 +183,12 @@ def _funding_rate(text: str) -> float:
     if not text:
         return 0.0
     try:
-        return float(text)
+        rate = float(text)
     except ValueError:
-        raise ParseError("bad_value", f"r: {text!r} is not a decimal") from None
+        raise ParseError("bad_value", f"r: {text[:40]!r} is not a decimal") from None
+    if not math.isfinite(rate):
+        raise ParseError("bad_value", f"r: {text!r} is not finite")
+    return rate
 
 
 class DepthUpdatePayload(Payload, tag="depthUpdate", gc=False):
@@ -179,16 +213,16 @@ class DepthUpdatePayload(Payload, tag="depthUpdate", gc=False):
 
 
 class TickerPayload(Payload, tag="24hrTicker", gc=False):
-    price_change: float = field(name="p")
-    price_change_percent: float = field(name="P")
-    weighted_avg_price: float = field(name="w")
-    last_price: float = field(name="c")
-    last_quantity: float = field(name="Q")
-    open_price: float = field(name="o")
-    high_price: float = field(name="h")
-    low_price: float = field(name="l")
-    volume: float = field(name="v")
-    quote_volume: float = field(name="q")
+    price_change: Finite = field(name="p")
+    price_change_percent: Finite = field(name="P")
+    weighted_avg_price: Amount = field(name="w")
+    last_price: Price = field(name="c")
+    last_quantity: Amount = field(name="Q")
+    open_price: Amount = field(name="o")
+    high_price: Amount = field(name="h")
+    low_price: Amount = field(name="l")
+    volume: Amount = field(name="v")
+    quote_volume: Amount = field(name="q")
     open_time: Millis = field(name="O")
     close_time: Millis = field(name="C")
     first_trade_id: Int64 = field(name="F")
@@ -196,6 +230,8 @@ class TickerPayload(Payload, tag="24hrTicker", gc=False):
     trade_count: Int64 = field(name="n")
 
     def to_record(self) -> Ticker:
+        if self.low_price > self.high_price:
+            raise ParseError("bad_value", f"h: high {self.high_price} below low {self.low_price}")
         return Ticker(
             symbol=self.symbol,
             event_time=self.event_time,
@@ -220,10 +256,10 @@ class TickerPayload(Payload, tag="24hrTicker", gc=False):
 class BookTickerPayload(Payload, tag="bookTicker", gc=False):
     update_id: Int64 = field(name="u")
     transaction_time: Millis = field(name="T")
-    bid_price: float = field(name="b")
-    bid_quantity: float = field(name="B")
-    ask_price: float = field(name="a")
-    ask_quantity: float = field(name="A")
+    bid_price: Amount = field(name="b")
+    bid_quantity: Amount = field(name="B")
+    ask_price: Amount = field(name="a")
+    ask_quantity: Amount = field(name="A")
 
     def to_record(self) -> BookTicker:
         return BookTicker(

@@ -15,9 +15,21 @@ from bson.codec_options import DatetimeConversion
 from pymongo import AsyncMongoClient, InsertOne, ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, ConfigurationError, ConnectionFailure, PyMongoError
+from pymongo.errors import (
+    BulkWriteError,
+    ConfigurationError,
+    ConnectionFailure,
+    OperationFailure,
+    PyMongoError,
+)
 
-from petrosa_core.errors import ConfigError, StoreError, StoreUnavailable, ValidationError
+from petrosa_core.errors import (
+    ConfigError,
+    RecordRejected,
+    StoreError,
+    StoreUnavailable,
+    ValidationError,
+)
 from petrosa_core.market._mongo_batch import plan_batch
 from petrosa_core.market._mongo_layout import (
     ORDER_FIELDS,
@@ -50,6 +62,10 @@ _SERVER_SELECTION_MS = 3_000
 # Keeps each ``$in`` lookup well under the bound-parameter cap of SQLite-backed servers.
 _LOOKUP_CHUNK = 1_000
 _DUPLICATE_KEY = 11000
+# Server errors about one document's content: bad value, validation, size, type, key.
+# Any other server error (out of disk space, not primary, unauthorized, shutting down,
+# timed out) means the database cannot write now.
+_RECORD_ERRORS = frozenset({2, 4, 14, 52, 53, 55, 56, 57, 121, 10334, 17419, 17420, 17280})
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -70,8 +86,10 @@ def _translated(
             raise StoreUnavailable(f"MongoDB unreachable: {exc}") from exc
         except ConfigurationError as exc:
             raise ConfigError(f"market store URL: {exc}") from exc
+        except OperationFailure as exc:
+            raise _classified(exc.code, f"MongoDB: {exc}") from exc
         except PyMongoError as exc:
-            raise StoreError(f"MongoDB: {exc}") from exc
+            raise StoreUnavailable(f"MongoDB: {exc}") from exc
 
     return translating
 
@@ -111,13 +129,18 @@ def _lost_keys(error: BulkWriteError, keys: Sequence[str]) -> set[str]:
     """Keys whose write met a record that must not be replaced; any other failure raises."""
     details = error.details
     if details.get("writeConcernErrors"):
-        raise StoreError(f"MongoDB write concern failed: {details['writeConcernErrors']}")
+        raise StoreUnavailable(f"MongoDB write concern failed: {details['writeConcernErrors']}")
     lost: set[str] = set()
     for failure in details.get("writeErrors", []):
         if failure.get("code") != _DUPLICATE_KEY:
-            raise StoreError(f"MongoDB write failed: {failure.get('errmsg')}")
+            raise _classified(failure.get("code"), f"MongoDB write failed: {failure.get('errmsg')}")
         lost.add(keys[failure["index"]])
     return lost
+
+
+def _classified(code: int | None, message: str) -> StoreError:
+    """A refused record for content errors; for any other server error, an outage."""
+    return RecordRejected(message) if code in _RECORD_ERRORS else StoreUnavailable(message)
 
 
 def _write_op(kind: DatasetKind, record: Record) -> InsertOne[Document] | ReplaceOne[Document]:

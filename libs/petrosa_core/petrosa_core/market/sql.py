@@ -21,7 +21,13 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from petrosa_core.errors import ConfigError, StoreError, StoreUnavailable, ValidationError
+from petrosa_core.errors import (
+    ConfigError,
+    RecordRejected,
+    StoreError,
+    StoreUnavailable,
+    ValidationError,
+)
 from petrosa_core.intervals import DAY_MS, FIXED_INTERVAL_MS
 from petrosa_core.market import _sql_query as q
 from petrosa_core.market._sql_tables import (
@@ -45,7 +51,9 @@ _KEY_CHUNK = 5_000
 _SQLITE_BUSY_TIMEOUT = 15.0
 # MariaDB: lock wait timeout, deadlock found; both are safe to retry as a whole batch.
 _MYSQL_RETRYABLE = frozenset({1205, 1213})
-_MYSQL_UNAVAILABLE = frozenset({1040, 1053, 2002, 2003, 2005, 2006, 2013, 2055}) | _MYSQL_RETRYABLE
+# MariaDB errors about a value: out of range, truncated, too long, incorrect, check failed.
+# The driver files some of them under OperationalError, which otherwise means an outage.
+_MYSQL_RECORD_ERRORS = frozenset({1048, 1264, 1265, 1292, 1366, 1406, 3819, 4025})
 
 
 def _mysql_code(exc: BaseException) -> int | None:
@@ -327,13 +335,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _translate(exc: Exception) -> StoreError:
+    """Classify by what the failure means for the whole store, per PEP 249's classes.
+
+    Only integrity and data errors (and MariaDB's codes for a value a column cannot hold)
+    are about one record; a programming error is a bug; everything else (operational,
+    internal and interface errors: a full or read-only disk, an I/O error, a lost
+    connection, a lock) means the store cannot write now, whatever its message says.
+    """
     if isinstance(exc, sa_exc.DBAPIError):
         message = f"{type(exc.orig).__name__}: {exc.orig}"
-        text = str(exc.orig).lower()
-        transient = "database is locked" in text or "unable to open database" in text
-        if exc.connection_invalidated or transient or _mysql_code(exc) in _MYSQL_UNAVAILABLE:
-            return StoreUnavailable(message)
-        return StoreError(message)
+        if isinstance(exc, sa_exc.IntegrityError | sa_exc.DataError):
+            return RecordRejected(message)
+        if _mysql_code(exc) in _MYSQL_RECORD_ERRORS:
+            return RecordRejected(message)
+        if isinstance(exc, sa_exc.ProgrammingError | sa_exc.NotSupportedError):
+            return StoreError(message)
+        return StoreUnavailable(message)
     if isinstance(exc, OSError | TimeoutError | sa_exc.TimeoutError):
         return StoreUnavailable(f"{type(exc).__name__}: {exc}")
     return StoreError(f"{type(exc).__name__}: {exc}")
@@ -347,7 +364,7 @@ async def _translated() -> AsyncIterator[None]:
     except (sa_exc.SQLAlchemyError, CommandError, OSError, TimeoutError) as exc:
         raise _translate(exc) from exc
     except OverflowError as exc:  # a time past 9999 or an int past int64: a refused record
-        raise StoreError(f"OverflowError: {exc}") from exc
+        raise RecordRejected(f"OverflowError: {exc}") from exc
 
 
 __all__ = ["MAX_LIMIT", "SqlMarketStore"]
