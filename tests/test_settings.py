@@ -55,7 +55,6 @@ def test_core_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MARKET_STORE_URL", "mongodb://mongo:27017/market")
     monkeypatch.setenv("METADATA_STORE_URL", "mysql+asyncmy://dm:pw@mysql:3306/meta")
     monkeypatch.setenv("METRICS_PORT", "9100")
-    monkeypatch.setenv("METRICS_HOST", "127.0.0.1")
     monkeypatch.setenv("LOG_LEVEL", "DEBUG")
     monkeypatch.setenv("SHUTDOWN_TIMEOUT", "2.5")
 
@@ -282,8 +281,7 @@ def test_api_defaults_and_an_empty_keys_file_variable(monkeypatch: pytest.Monkey
         settings.api_keys,
         settings.api_keys_file,
         settings.api_require_auth_for_reads,
-        settings.api_max_body_bytes,
-    ) == (8000, "0.0.0.0", "", None, False, 1 << 20)
+    ) == (8000, "", None, False)
 
 
 def test_api_refuses_a_missing_keys_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
