@@ -7,12 +7,16 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 from pydantic import AliasChoices
 
-from petrosa_core.settings import CoreSettings, load_settings
+from petrosa_core.bus import connect
+from petrosa_core.errors import BusError
+from petrosa_core.settings import CoreSettings, NatsSettings, load_settings
+from tests.harness.servers import NatsServer, running
 
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "deploy" / "helm" / "petrosa-data-manager"
@@ -25,6 +29,15 @@ LEGACY_NAMES = {"MONGODB_URL"} | {
     for part in ("HOST", "PORT", "USER", "PASSWORD", "DB")
 }
 RANGED_TEMPLATES = ("deployment.yaml", "pdb.yaml", "configmap.yaml", "service.yaml")
+REQUIRED_VARIABLE = re.compile(r"\$\{(\w+):\?[^}]+\}")
+NATS_SECRET_ENV = ("NATS_USER", "NATS_PASSWORD", "NATS_TOKEN")
+NATS_FILE_ENV = (
+    "NATS_NKEY_SEED_FILE",
+    "NATS_CREDS_FILE",
+    "NATS_TLS_CA_FILE",
+    "NATS_TLS_CERT_FILE",
+    "NATS_TLS_KEY_FILE",
+)
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -113,6 +126,96 @@ def test_compose_api_keys_come_from_a_secret_file(compose: dict[str, Any]) -> No
     assert not any("API_KEYS" in compose["services"][name]["environment"] for name in COMPONENTS)
 
 
+def mounted(service: dict[str, Any], target: str) -> Path:
+    """The repository file that ``service`` mounts at ``target``."""
+    [source] = [v.split(":")[0] for v in service["volumes"] if v.split(":")[1] == target]
+    return ROOT / source
+
+
+def nats_config(compose: dict[str, Any]) -> str:
+    nats = compose["services"]["nats"]
+    return mounted(nats, nats["command"][nats["command"].index("-c") + 1]).read_text()
+
+
+def nats_users(compose: dict[str, Any]) -> dict[str, str]:
+    """User name -> the variable holding its password, from the compose NATS config."""
+    config = nats_config(compose)
+    assert "no_auth_user" not in config
+    return dict(re.findall(r"user: (\w+), password: \$(\w+)", config))
+
+
+def test_compose_nats_lets_in_only_users_and_every_password_comes_from_env(
+    compose: dict[str, Any],
+) -> None:
+    services, users = compose["services"], nats_users(compose)
+    required = {
+        name
+        for name, value in services["nats"]["environment"].items()
+        if (match := REQUIRED_VARIABLE.fullmatch(value)) and match[1] == name
+    }
+    logins = [services[name]["environment"] for name in COMPONENTS]
+
+    assert set(users) == {*COMPONENTS, "publisher"}
+    assert required == set(users.values())
+    assert sorted(env["NATS_USER"] for env in logins) == sorted(COMPONENTS)
+    for env in logins:
+        password = REQUIRED_VARIABLE.fullmatch(env["NATS_PASSWORD"])
+        assert password is not None and password[1] == users[env["NATS_USER"]]
+        assert "@" not in env["NATS_URL"]
+    for service in compose["services"].values():
+        for name, value in service.get("environment", {}).items():
+            if "PASSWORD" in name:
+                assert REQUIRED_VARIABLE.fullmatch(value), f"{name} is not ${{VAR:?...}}"
+            if "_URL" in name and "@" in value:
+                assert re.search(rf"://\w+:{REQUIRED_VARIABLE.pattern}@", value), name
+
+
+async def test_compose_nats_config_refuses_anonymous_clients_and_admits_each_process(
+    compose: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for user, variable in nats_users(compose).items():
+        monkeypatch.setenv(variable, f"{user}-pw-4c1e")
+
+    with running(NatsServer(tmp_path, nats_config(compose))) as server:
+        with pytest.raises(BusError, match="refused the login"):
+            await connect(server.url, name="anonymous", initial_timeout=10)
+        for user in COMPONENTS:
+            login = NatsSettings(
+                nats_url=server.url, nats_user=user, nats_password=f"{user}-pw-4c1e"
+            )
+            async with await connect(server.url, name=user, security=login) as bus:
+                assert bus.is_connected
+
+
+def test_compose_processes_use_the_databases_as_an_app_user_never_root(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    mongo, mysql = services["mongo"]["environment"], services["mysql"]["environment"]
+    init = mounted(services["mongo"], "/docker-entrypoint-initdb.d/10-app-user.js").read_text()
+    for name in COMPONENTS:
+        env = services[name]["environment"]
+        market = urlsplit(interpolated(env["MARKET_STORE_URL"]))
+        metadata = urlsplit(interpolated(env["METADATA_STORE_URL"]))
+        database = market.path.lstrip("/")
+        assert market.username not in {"root", mongo["MONGO_INITDB_ROOT_USERNAME"]}
+        assert market.query == f"authSource={database}"
+        assert f'user: "{market.username}"' in init
+        assert f'roles: [{{ role: "readWrite", db: "{database}" }}]' in init
+        assert metadata.username != "root"
+        assert (metadata.username, metadata.path.lstrip("/")) == (
+            mysql["MARIADB_USER"],
+            mysql["MARIADB_DATABASE"],
+        )
+    assert mysql["MARIADB_ROOT_HOST"] == "localhost"
+
+
+def test_compose_limits_every_container(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        limits = service["deploy"]["resources"]["limits"]
+        assert set(limits) == {"cpus", "memory"}, name
+
+
 def test_shared_settings_are_ones_the_core_reads(
     compose: dict[str, Any], values: dict[str, Any]
 ) -> None:
@@ -143,6 +246,8 @@ def test_chart_templates_write_only_names_some_settings_read() -> None:
         "API_KEYS_FILE",
         "MARKET_STORE_URL",
         "METADATA_STORE_URL",
+        *NATS_SECRET_ENV,
+        *NATS_FILE_ENV,
     }
     assert template_env_names() <= known
 
@@ -267,6 +372,51 @@ def test_values_probe_health_paths_as_the_image_user(values: dict[str, Any]) -> 
     assert values["podSecurityContext"]["runAsUser"] == 10001
     assert values["securityContext"]["readOnlyRootFilesystem"] is True
     assert values["ports"] == {"api": 8000, "metrics": 9090}
+
+
+def test_chart_rolls_pods_by_secret_revision_without_hashing_the_secret(
+    values: dict[str, Any],
+) -> None:
+    deployment = (CHART / "templates" / "deployment.yaml").read_text()
+    annotations = deployment.split("annotations:", 1)[1].split("spec:", 1)[0]
+    assert "secret.yaml" not in deployment
+    assert annotations.count("sha256sum") == 1  # the ConfigMap's, which holds no secret
+    assert "petrosa/secret-revision: {{ $.Values.secrets.revision | toString | quote }}" in (
+        annotations
+    )
+    assert isinstance(values["secrets"]["revision"], str)
+
+
+def test_chart_takes_nats_credentials_from_the_secret_never_the_configmap(
+    values: dict[str, Any],
+) -> None:
+    deployment = (CHART / "templates" / "deployment.yaml").read_text()
+    configmap = (CHART / "templates" / "configmap.yaml").read_text()
+    for name in NATS_SECRET_ENV:
+        assert re.search(rf"- name: {name}\n\s+valueFrom:\n\s+secretKeyRef:\n", deployment)
+    for name in NATS_FILE_ENV:
+        assert re.search(rf"- name: {name}\n\s+value: /etc/petrosa/nats/", deployment)
+    assert re.search(
+        r"- name: nats-auth\n\s+secret:\n\s+secretName: \{\{ include \"pdm.secretName\"",
+        deployment,
+    )
+    assert not any(name in configmap for name in NATS_SECRET_ENV + NATS_FILE_ENV)
+    assert 'contains "@" (toString $.Values.config.NATS_URL)' in configmap
+    assert not set(values["config"]) & {*NATS_SECRET_ENV, *NATS_FILE_ENV}
+    assert "@" not in values["config"]["NATS_URL"]
+
+
+def test_chart_nats_modes_each_name_the_secret_keys_they_need(values: dict[str, Any]) -> None:
+    deployment = (CHART / "templates" / "deployment.yaml").read_text()
+    secret = (CHART / "templates" / "secret.yaml").read_text()
+    [modes] = re.findall(r"has \$nats.auth \(list ([^)]*)\)", deployment)
+    assert modes.split() == ['"none"', '"userPassword"', '"token"', '"nkey"', '"creds"']
+    assert values["nats"] == {"auth": "none", "tls": {"enabled": False, "clientCert": False}}
+    nats_keys = {key for key in values["secrets"]["keys"] if key.startswith("nats")}
+    assert nats_keys == {key for key in values["secrets"]["values"] if key.startswith("nats")}
+    for key in nats_keys:
+        assert f"$keys.{key}" in deployment or f'"{key}"' in deployment
+        assert f'set $needed "{key}" $v.{key}' in secret
 
 
 @pytest.mark.parametrize("template", RANGED_TEMPLATES)
