@@ -144,10 +144,16 @@ class Ingest:
         return await connect(self.nats_url, name="ingestor-test-client")
 
     async def wait_consumed(
-        self, bus: Bus, timeout: float = 120.0, durable: str = "ingestor"
+        self, bus: Bus, timeout: float = 120.0, durable: str = "ingestor", published: int = 0
     ) -> None:
-        """Until the durable consumer has delivered and seen acked every stored frame."""
+        """Until the durable consumer has delivered and seen acked every stored frame.
+
+        ``published``: wait first until the stream holds that many frames in all, for a
+        consumer that was already idle when the last frames were published.
+        """
         async with asyncio.timeout(timeout):
+            while (await bus.js.stream_info(self.stream)).state.messages < published:
+                await asyncio.sleep(0.05)
             while True:
                 info = await bus.js.consumer_info(self.stream, durable)
                 if (
