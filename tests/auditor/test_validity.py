@@ -126,3 +126,13 @@ async def test_a_crossed_book_ticker_is_invalid(sqlite_url: str, shared_data: Pa
     assert [
         (f.severity, f.range_start, f.details["reasons"]) for f in findings(report, VALIDITY)
     ] == [(ERROR, bad.event_time, {"crossed_book": 1})]
+
+
+async def test_datasets_stored_before_symbols_were_checked_are_left_alone(
+    sqlite_url: str,
+) -> None:
+    good = BookTicker("BTCUSDT", 1, 1_700_000_000_000, 1_700_000_000_000, 1.0, 1.0, 1.1, 1.0)
+    legacy = [msgspec.structs.replace(good, symbol=s) for s in ("btcusdt", "A" * 300, "../x")]
+    async with opened(sqlite_url) as store:
+        await write(store, [good, *legacy])
+        assert await auditor(store).datasets() == [DatasetId.parse("book_tickers:BTCUSDT")]

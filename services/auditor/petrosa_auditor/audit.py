@@ -6,6 +6,7 @@ recording findings and health, and requesting repairs, belong to its callers.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Protocol
@@ -19,8 +20,12 @@ from petrosa_auditor.report import CheckResult, DatasetReport, Removal
 from petrosa_auditor.score import Health, ratio
 from petrosa_auditor.settings import DuplicateStrategy
 from petrosa_auditor.streams import audit_stream
+from petrosa_core.errors import ValidationError
 from petrosa_core.market import MarketStore
 from petrosa_core.models import DatasetId, DatasetKind
+from petrosa_core.symbols import check_symbol
+
+log = logging.getLogger("petrosa.auditor")
 
 Clock = Callable[[], int]
 # Groups of copies removed per round trip: bounded memory however many there are.
@@ -60,10 +65,25 @@ class Auditor:
         self.duplicates = duplicates
         self.removal = removal
         self.clock = clock
+        self._skipped: set[DatasetId] = set()
 
     async def datasets(self) -> list[DatasetId]:
-        """Every dataset holding records, in id order."""
-        return sorted((info.dataset for info in await self.market.datasets()), key=str)
+        """Every dataset holding records, in id order, but those no symbol rule admits.
+
+        Data stored before symbols were checked (lower-case, path-like, thousands of
+        characters) can be neither read back by symbol nor backfilled: it is left alone.
+        """
+        found = []
+        for info in await self.market.datasets():
+            try:
+                check_symbol(info.dataset.symbol)
+            except ValidationError:
+                if info.dataset not in self._skipped:
+                    self._skipped.add(info.dataset)
+                    log.warning("not auditing %s: its symbol is not a Binance symbol", info)
+                continue
+            found.append(info.dataset)
+        return sorted(found, key=str)
 
     async def audit(
         self, dataset: DatasetId, scope: Scope, intervals: Sequence[str] | None = None
