@@ -1,4 +1,5 @@
-"""The service runtime in-process: failures stop the service, shutdown runs in order."""
+"""The service runtime in-process: failures stop the service, shutdown runs in order, and
+the probes tell a process that is merely waiting from one that can never recover."""
 
 from __future__ import annotations
 
@@ -6,17 +7,33 @@ import asyncio
 import json
 import logging
 import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
 
+import httpx
 import pytest
 
 from petrosa_core import runtime as runtime_module
+from petrosa_core.bus import Bus
+from petrosa_core.http import health_app, serve_http
 from petrosa_core.logs import JsonFormatter
 from petrosa_core.runtime import Runtime, without_credentials
+from petrosa_core.settings import CoreSettings
+from petrosa_core.wiring import connect_bus
+from tests.harness.servers import NatsServer
 
 
 def quiet_runtime(shutdown_timeout: float = 5.0) -> Runtime:
     """A runtime that leaves the test process's signal handlers alone."""
     return Runtime("test", shutdown_timeout=shutdown_timeout, signals=())
+
+
+async def until(condition: Callable[[], bool], within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.02)
 
 
 async def until_ready(rt: Runtime) -> None:
@@ -219,3 +236,65 @@ def test_json_log_line_carries_service_extras_and_exception() -> None:
 def test_log_fields_never_carry_url_credentials() -> None:
     assert without_credentials("nats://dm:s3cret@nats.svc:4222") == "nats://nats.svc:4222"
     assert without_credentials("nats://127.0.0.1:4222") == "nats://127.0.0.1:4222"
+
+
+async def test_liveness_fails_on_a_failing_liveness_check_not_on_readiness_checks() -> None:
+    rt = quiet_runtime()
+
+    async def fails() -> bool:
+        return False
+
+    rt.add_check("store", fails)
+    before = await rt.liveness()
+    rt.add_liveness_check("nats", fails)
+
+    assert (before, await rt.liveness()) == ({}, {"nats": "failing"})
+
+
+async def test_liveness_holds_through_a_reconnect_and_fails_once_nats_closes_for_good(
+    tmp_path: Path,
+) -> None:
+    server = NatsServer(tmp_path)
+    server.start()
+    runtime = Runtime("probe-test", signals=())
+    settings = CoreSettings(nats_url=server.url, service_name="probe-test")
+    started: list[tuple[int, Bus]] = []
+
+    async def start(rt: Runtime) -> None:
+        port = await serve_http(rt, health_app(rt), 0, host="127.0.0.1")
+        started.append((port, await connect_bus(rt, settings)))
+
+    running = asyncio.create_task(runtime.run(start))
+    try:
+        await until(lambda: bool(started))
+        port, bus = started[0]
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+
+            async def probes() -> tuple[int, int]:
+                live = await http.get("/health/liveness")
+                ready = await http.get("/health/readiness")
+                return live.status_code, ready.status_code
+
+            connected = await probes()
+            server.stop()
+            await until(lambda: bus.client.is_reconnecting)
+            reconnecting = await probes()
+            server.start()
+            await until(lambda: bus.is_connected)
+            # A subject past the server's 4 KiB control line: the server answers -ERR and
+            # closes the connection, and nats-py takes that as final and never reconnects.
+            await bus.client.publish("x" * 5000, b"")
+            await until(lambda: bus.client.is_closed)
+            closed = await probes()
+            answer = (await http.get("/health/liveness")).json()
+    finally:
+        runtime.stop()
+        await running
+        server.stop()
+
+    assert (connected, reconnecting, closed) == ((200, 200), (200, 503), (503, 503))
+    assert answer == {
+        "status": "not_alive",
+        "service": "probe-test",
+        "failing": {"nats": "failing"},
+    }

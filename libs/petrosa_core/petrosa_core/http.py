@@ -7,6 +7,7 @@ import contextlib
 import logging
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
@@ -29,7 +30,8 @@ def health_routes(runtime: Runtime) -> list[Route]:
     """``/health/liveness``, ``/health/readiness`` and ``/metrics`` for ``runtime``."""
 
     async def liveness(request: Request) -> Response:
-        return JSONResponse({"status": "alive", "service": runtime.service})
+        body, status = await liveness_answer(runtime)
+        return JSONResponse(body, status_code=status)
 
     async def readiness(request: Request) -> Response:
         failing = await runtime.readiness()
@@ -45,6 +47,14 @@ def health_routes(runtime: Runtime) -> list[Route]:
         Route("/health/readiness", readiness, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
+
+
+async def liveness_answer(runtime: Runtime) -> tuple[dict[str, Any], int]:
+    """The liveness body and status: 503 once a failing check says only a restart helps."""
+    failing = await runtime.liveness()
+    if failing:
+        return {"status": "not_alive", "service": runtime.service, "failing": failing}, 503
+    return {"status": "alive", "service": runtime.service}, 200
 
 
 def health_app(runtime: Runtime) -> Starlette:

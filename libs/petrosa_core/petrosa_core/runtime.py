@@ -1,4 +1,4 @@
-"""Service lifecycle: signals, supervised tasks, readiness checks, drain and ordered close.
+"""Service lifecycle: signals, supervised tasks, probe checks, drain and ordered close.
 
 On SIGTERM or SIGINT a service turns unready, stops intake, drains in-flight work under
 ``shutdown_timeout``, closes its resources in reverse order of registration, and exits 0.
@@ -19,7 +19,7 @@ from petrosa_core.errors import ConfigError
 from petrosa_core.logs import configure_logging
 from petrosa_core.settings import CoreSettings, load_settings
 
-ReadinessCheck = Callable[[], Awaitable[bool]]
+Check = Callable[[], Awaitable[bool]]
 Closer = Callable[[], Awaitable[None]]
 StopIntake = Callable[[], Awaitable[None]]
 Start = Callable[["Runtime"], Awaitable[None]]
@@ -48,15 +48,20 @@ class Runtime:
         self._signals = tuple(signals)
         self._exit_code = 0
         self._started = False
-        self._checks: dict[str, ReadinessCheck] = {}
+        self._checks: dict[str, Check] = {}
+        self._liveness: dict[str, Check] = {}
         self._intake: list[tuple[str, StopIntake]] = []
         self._closers: list[tuple[str, Closer]] = []
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._servers: dict[str, asyncio.Task[None]] = {}
 
-    def add_check(self, name: str, check: ReadinessCheck) -> None:
+    def add_check(self, name: str, check: Check) -> None:
         """Readiness requires ``check()`` to return True within ``CHECK_TIMEOUT``."""
         self._checks[name] = check
+
+    def add_liveness_check(self, name: str, check: Check) -> None:
+        """Liveness requires ``check()`` to pass; fail it only for what a restart can cure."""
+        self._liveness[name] = check
 
     def on_stop_intake(self, name: str, callback: StopIntake) -> None:
         """Run ``callback`` first on shutdown, before in-flight work is drained."""
@@ -87,10 +92,12 @@ class Runtime:
             failing["shutdown"] = "service is stopping"
         elif not self._started:
             failing["startup"] = "service is starting"
-        names = list(self._checks)
-        reasons = await asyncio.gather(*(_probe(self._checks[n]) for n in names))
-        failing.update((n, r) for n, r in zip(names, reasons, strict=True) if r is not None)
+        failing.update(await _failing(self._checks))
         return failing
+
+    async def liveness(self) -> dict[str, str]:
+        """Failing liveness checks by name with the reason; empty while the process is alive."""
+        return await _failing(self._liveness)
 
     async def run(self, start: Start) -> int:
         """Run ``start`` and the tasks it spawns until stopped; return the exit code."""
@@ -171,7 +178,13 @@ class Runtime:
             self.stop(EXIT_FAILURE)
 
 
-async def _probe(check: ReadinessCheck) -> str | None:
+async def _failing(checks: dict[str, Check]) -> dict[str, str]:
+    names = list(checks)
+    reasons = await asyncio.gather(*(_probe(checks[n]) for n in names))
+    return {n: r for n, r in zip(names, reasons, strict=True) if r is not None}
+
+
+async def _probe(check: Check) -> str | None:
     """None when the check passes, else why it did not."""
     try:
         async with asyncio.timeout(CHECK_TIMEOUT):

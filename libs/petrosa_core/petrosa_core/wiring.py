@@ -22,7 +22,9 @@ async def connect_bus(runtime: Runtime, settings: CoreSettings, *, drain: bool =
     """Connect to NATS, waiting as long as it takes; readiness follows the connection.
 
     The check is registered before connecting, so readiness names NATS while it is away.
-    ``drain=True`` closes by draining, which flushes what was published during shutdown.
+    Liveness fails once the client is closed for good outside shutdown: only a restart
+    brings such a process back. ``drain=True`` closes by draining, which flushes what was
+    published during shutdown.
     """
     connected: list[Bus] = []
 
@@ -34,6 +36,13 @@ async def connect_bus(runtime: Runtime, settings: CoreSettings, *, drain: bool =
         settings.nats_url, name=f"petrosa-{settings.service_name}", security=settings
     )
     connected.append(bus)
+
+    async def is_open() -> bool:
+        # nats-py gives up for good on a fatal server error (an -ERR such as an over-long
+        # protocol line); a client that is reconnecting is still open.
+        return runtime.stopping.is_set() or not bus.client.is_closed
+
+    runtime.add_liveness_check("nats", is_open)
     runtime.add_closer("nats", bus.drain if drain else bus.close)
     return bus
 

@@ -23,6 +23,7 @@ from petrosa_api.health import connection_stats, dataset_health, summarise
 from petrosa_api.schemas import SYMBOL_PATTERN, Interval, Liveness, Readiness, documented
 from petrosa_api.times import iso_or_none
 from petrosa_core.errors import StoreError
+from petrosa_core.http import liveness_answer
 from petrosa_core.leader import lease_holders
 from petrosa_core.models import DatasetId, DatasetKind
 
@@ -33,11 +34,12 @@ router = APIRouter(prefix="/health", tags=["health"], dependencies=[Depends(read
 @probes.get(
     "/liveness",
     response_model=Liveness,
-    responses=documented({"status": "alive", "service": "api"}),
+    responses=documented({"status": "alive", "service": "api"}, 503),
 )
 async def liveness(state: StateDep) -> Response:
-    """Answers while the process runs; never touches a dependency."""
-    return json_response({"status": "alive", "service": state.runtime.service})
+    """Answers while the process can work; 503 once only a restart can help (NATS gave up)."""
+    body, status = await liveness_answer(state.runtime)
+    return json_response(body, status_code=status)
 
 
 @probes.get(
