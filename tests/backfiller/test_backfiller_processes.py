@@ -1,5 +1,6 @@
-"""The backfiller as real processes: killed mid-job and restarted, and two replicas
-sharing requests, each range fetched from the exchange once."""
+"""The backfiller as real processes: killed mid-job and restarted, two replicas sharing
+requests, each range fetched from the exchange once, and a hostile request that leaves the
+process connected and working."""
 
 from __future__ import annotations
 
@@ -198,3 +199,44 @@ async def test_two_processes_and_ten_overlapping_requests_fetch_each_range_once(
     assert candles == generated_candles(
         symbol, done.range_start, pages * 1000 - 2 * first // MINUTE_MS
     )
+
+
+async def test_a_4000_character_symbol_is_refused_and_the_process_stays_connected(
+    backfill: Backfill,
+    tmp_path: Path,
+    processes: list[subprocess.Popen[bytes]],
+) -> None:
+    symbol = "LONGUSDT"
+    start = listing_time(symbol) + DAY_MS
+    bus = await backfill.bus()
+    metadata = await MetadataStore.open(backfill.metadata_url)
+    try:
+        proc, port = await start_process(backfill, tmp_path, processes)
+        refused = await backfill.ask(
+            bus,
+            "request",
+            {"symbol": "A" * 4000, "data_type": "candles", "interval": "1m", "start": start},
+        )
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+            probes = [
+                (await client.get(f"/health/{p}")).status_code for p in ("liveness", "readiness")
+            ]
+        reply = await backfill.ask(
+            bus,
+            "request",
+            {
+                "symbol": symbol,
+                "data_type": "candles",
+                "interval": "1m",
+                "start": start,
+                "end": start + PAGE_MS,
+            },
+        )
+        done = await wait_for_job(metadata, reply["job_id"])
+    finally:
+        await metadata.close()
+        await bus.close()
+
+    assert refused["error"]["code"] == "bad_symbol"
+    assert (probes, proc.poll()) == ([200, 200], None)
+    assert (done.status, done.records_written) == (JobStatus.COMPLETED, 1000)

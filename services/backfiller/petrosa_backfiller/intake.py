@@ -1,12 +1,14 @@
 """Backfill, cancel and status requests: checked, answered at once, never run twice.
 
 Replies are JSON: a job (``job_id``, ``status`` and its progress) or
-``{"error": {"code", "message"}}``.
+``{"error": {"code", "message"}}``, with a ``reference`` to the log line when the failure
+is not the caller's; the exception itself never leaves the process.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
@@ -35,8 +37,9 @@ class Lock(Protocol):
         ...
 
 
-def error_reply(code: str, message: str) -> Reply:
-    return {"error": {"code": code, "message": message}}
+def error_reply(code: str, message: str, reference: str | None = None) -> Reply:
+    error = {"code": code, "message": message}
+    return {"error": error if reference is None else {**error, "reference": reference}}
 
 
 class Intake:
@@ -105,20 +108,36 @@ def _job_id(payload: bytes) -> str:
 
 
 async def answer(handler: Handler, payload: bytes) -> Reply:
-    """``handler``'s reply, or the error object that says what went wrong."""
+    """``handler``'s reply, or the error object that says what went wrong.
+
+    Failures that are not the caller's are answered in general terms with a reference;
+    the log line under that reference holds the exception.
+    """
     try:
         return await handler(payload)
     except ValidationError as exc:
         metrics.REQUESTS.labels("rejected").inc()
         return error_reply(exc.reason, exc.detail or exc.reason)
-    except BusError as exc:
-        return error_reply("busy", str(exc))
-    except StoreError as exc:
-        log.warning("backfill request failed on the metadata store: %s", exc)
-        return error_reply("store_unavailable", str(exc))
-    except Exception as exc:
-        log.exception("backfill request failed")
-        return error_reply("internal_error", f"{type(exc).__name__}: {exc}")
+    except BusError:
+        reference = _logged("backfill request failed on NATS", logging.WARNING)
+        return error_reply(
+            "busy", f"the backfiller is busy; try again (reference {reference})", reference
+        )
+    except StoreError:
+        reference = _logged("backfill request failed on the metadata store", logging.WARNING)
+        message = f"the job store did not answer; try again later (reference {reference})"
+        return error_reply("store_unavailable", message, reference)
+    except Exception:
+        reference = _logged("backfill request failed", logging.ERROR)
+        message = f"the backfiller failed on this request (reference {reference})"
+        return error_reply("internal_error", message, reference)
+
+
+def _logged(message: str, level: int) -> str:
+    """Log the exception being handled under a new reference, and return the reference."""
+    reference = uuid.uuid4().hex[:12]
+    log.log(level, message, exc_info=True, extra={"reference": reference})
+    return reference
 
 
 def responder(handler: Handler) -> Callable[[Msg], Awaitable[None]]:

@@ -8,7 +8,9 @@ frees the key of a holder that died.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -23,11 +25,23 @@ log = logging.getLogger(__name__)
 
 # Holders keep the key for two short SQL statements; a quick re-try finds it free soon.
 RETRY_DELAY = 0.01
+# The longest checked id (a funding_rates dataset of a 27-character symbol) fits easily; the
+# server's limit is a 4 KiB protocol line for subject, reply inbox and size together.
+MAX_READABLE_KEY = 96
+# No dataset kind is called sha256, so a readable key never collides with a hashed one.
+_KEY_SAFE = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
 
 
 def lock_key(dataset: DatasetId) -> str:
-    """A valid key-value key for ``dataset`` (keys may not hold ``:``)."""
-    return "dataset." + str(dataset).replace(":", ".")
+    """A valid key-value key for ``dataset``, readable when it can be, never long.
+
+    The key travels in a subject, and a protocol line past the server's limit makes it drop
+    the connection; an id too long or with characters keys may not hold is hashed instead.
+    """
+    readable = "dataset." + str(dataset).replace(":", ".")
+    if len(readable) <= MAX_READABLE_KEY and _KEY_SAFE.fullmatch(readable):
+        return readable
+    return "dataset.sha256." + hashlib.sha256(str(dataset).encode()).hexdigest()
 
 
 class DatasetLock:

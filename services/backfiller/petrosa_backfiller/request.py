@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 
 from petrosa_core.errors import ValidationError
-from petrosa_core.models import DatasetId, DatasetKind
+from petrosa_core.models import MAX_TIME_MS, DatasetId, DatasetKind
 
 
 class DataType(StrEnum):
@@ -30,6 +30,11 @@ DATASET_KIND: dict[DataType, DatasetKind] = {
 
 Clock = Callable[[], int]
 DEFAULT_ORIGIN = "nats"
+# A request is a few hundred bytes; the bound leaves room for fields callers add and keeps a
+# hostile payload from costing more than a moment of decoding.
+MAX_REQUEST_BYTES = 8192
+# Epoch milliseconds up to 9999-12-31 have 15 digits; more can only be out of range.
+_MAX_TIME_DIGITS = len(str(MAX_TIME_MS))
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 
@@ -64,7 +69,7 @@ def parse_request(payload: bytes, now: int) -> BackfillRequest:
         raise ValidationError("missing_symbol", "symbol is required, e.g. BTCUSDT")
     interval = body.get("interval")
     if interval is not None and not isinstance(interval, str):
-        raise ValidationError("unknown_interval", f"{interval!r} is not an interval")
+        raise ValidationError("unknown_interval", f"{_shown(interval)} is not an interval")
     dataset = DatasetId.of(DATASET_KIND[data_type], symbol, interval)
     if "start" not in body or body["start"] is None:
         raise ValidationError("missing_start", "start is required (epoch ms or ISO-8601)")
@@ -77,10 +82,18 @@ def parse_request(payload: bytes, now: int) -> BackfillRequest:
 
 def decode_object(payload: bytes) -> dict[str, Any]:
     """The JSON object in ``payload``; anything else raises ``ValidationError``."""
+    if len(payload) > MAX_REQUEST_BYTES:
+        raise ValidationError(
+            "payload_too_large",
+            f"a request may hold at most {MAX_REQUEST_BYTES} bytes, not {len(payload)}",
+        )
     try:
         body = msgspec.json.decode(payload)
     except msgspec.DecodeError as exc:
         raise ValidationError("bad_json", str(exc)) from None
+    except RecursionError:
+        # msgspec's decoder recurses once per nested array or object.
+        raise ValidationError("bad_json", "the request nests too deeply") from None
     if not isinstance(body, dict):
         raise ValidationError("bad_request", "the request must be a JSON object")
     return body
@@ -100,15 +113,15 @@ def _data_type(value: object) -> DataType:
     if value is None:
         raise ValidationError("missing_data_type", f"data_type is required: one of {known}")
     if not isinstance(value, str) or value not in DataType.__members__.values():
-        raise ValidationError("unknown_data_type", f"{value!r} is not one of {known}")
+        raise ValidationError("unknown_data_type", f"{_shown(value)} is not one of {known}")
     return DataType(value)
 
 
 def parse_time(value: object, field: str) -> int:
     """Epoch milliseconds from an integer or an ISO-8601 string (naive means UTC)."""
     ms = _epoch_ms(value, field)
-    if ms < 0:
-        raise ValidationError("bad_time", f"{field} {value!r} is before 1970")
+    if not 0 <= ms <= MAX_TIME_MS:
+        raise _out_of_range(value, field)
     return ms
 
 
@@ -117,12 +130,27 @@ def _epoch_ms(value: object, field: str) -> int:
         return value
     if isinstance(value, str):
         text = value.strip()
-        if text.isdigit():
+        # ``isdigit`` alone takes other scripts' digits, and ``int`` refuses very long text.
+        if text.isascii() and text.isdigit():
+            if len(text) > _MAX_TIME_DIGITS:
+                raise _out_of_range(value, field)
             return int(text)
         try:
             moment = datetime.fromisoformat(text)
         except ValueError:
-            raise ValidationError("bad_time", f"{field} {value!r} is not ISO-8601") from None
+            raise ValidationError("bad_time", f"{field} {_shown(value)} is not ISO-8601") from None
         aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
         return (aware - _EPOCH) // _MS
-    raise ValidationError("bad_time", f"{field} must be epoch ms or ISO-8601, not {value!r}")
+    raise ValidationError("bad_time", f"{field} must be epoch ms or ISO-8601, not {_shown(value)}")
+
+
+def _out_of_range(value: object, field: str) -> ValidationError:
+    return ValidationError(
+        "bad_time", f"{field} {_shown(value)} is not a time between 1970 and 9999"
+    )
+
+
+def _shown(value: object) -> str:
+    """``value`` for an error reply, cut short so a hostile value is not echoed whole."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}...'"
