@@ -19,6 +19,7 @@ from tests.backfiller.test_jobs_support import (
     KLINES,
     MINUTE_MS,
     Backfill,
+    delivered,
     generated_candles,
     generated_trades,
     now_ms,
@@ -133,7 +134,7 @@ async def test_invalid_requests_get_a_clear_error_and_create_no_job(backfill: Ba
     assert jobs == []
 
 
-async def test_overlapping_requests_share_one_job(
+async def test_overlapping_requests_share_active_jobs_and_only_the_rest_is_fetched(
     backfill: Backfill, fake: FakeBinance, sqlite_url: str
 ) -> None:
     symbol = "SHAREUSDT"
@@ -149,11 +150,12 @@ async def test_overlapping_requests_share_one_job(
             other_interval = await backfill.ask(
                 bus, "request", candles_request(symbol, start, 1, interval="5m")
             )
-            for reply in (first, other_interval):
+            for reply in (first, across, other_interval):
                 await wait_for_job(metadata, reply["job_id"])
             after = await backfill.ask(bus, "request", candles_request(symbol, start, 1))
             await wait_for_job(metadata, after["job_id"])
         jobs = await metadata.list_jobs(symbol=symbol)
+        rest = await metadata.get_job(across["job_id"])
     finally:
         await metadata.close()
         await bus.close()
@@ -161,13 +163,71 @@ async def test_overlapping_requests_share_one_job(
     assert [r["deduplicated"] for r in (first, inside, across, other_interval, after)] == [
         False,
         True,
-        True,
+        False,
         False,
         False,
     ]
-    assert inside["job_id"] == across["job_id"] == first["job_id"]
-    assert len({first["job_id"], other_interval["job_id"], after["job_id"]}) == 3
-    assert sorted(j.status.value for j in jobs) == ["completed"] * 3
+    assert inside["job_id"] == first["job_id"]
+    assert across["job_ids"] == [first["job_id"], across["job_id"]]
+    assert rest is not None and (rest.range_start, rest.range_end) == (
+        start + 4 * PAGE_MS,
+        start + 10 * PAGE_MS,
+    )
+    assert len({first["job_id"], across["job_id"], other_interval["job_id"], after["job_id"]}) == 4
+    assert sorted(j.status.value for j in jobs) == ["completed"] * 4
+    fetched = [f.start_time for f in delivered(fake.stats(), KLINES) if f.interval == "1m"]
+    assert sorted(fetched) == [start + i * PAGE_MS for i in (0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9)]
+
+
+async def test_a_request_partly_covered_by_active_jobs_gets_jobs_for_the_uncovered_rest(
+    backfill: Backfill, fake: FakeBinance
+) -> None:
+    symbol = "PARTUSDT"
+    start = start_of(symbol)
+    dataset = DatasetId.parse(f"candles:{symbol}:1m")
+    metadata = await MetadataStore.open(backfill.metadata_url)
+    bus = await backfill.bus()
+    try:
+        # Pages 2-3 and 6-7 are being fetched by another replica, which holds them.
+        held = []
+        for first_page in (2, 6):
+            job = await metadata.create_job(
+                dataset,
+                data_type="candles",
+                start=start + first_page * PAGE_MS,
+                end=start + (first_page + 2) * PAGE_MS,
+            )
+            assert await metadata.claim_job(job.id, "other-replica", lease_seconds=300)
+            held.append(job.id)
+        async with backfill.running():
+            covered = await backfill.ask(
+                bus, "request", candles_request(symbol, start + 2 * PAGE_MS, 2)
+            )
+            partly = await backfill.ask(bus, "request", candles_request(symbol, start, 10))
+            created = [await wait_for_job(metadata, i) for i in partly["created_job_ids"]]
+    finally:
+        await bus.close()
+        await metadata.close()
+
+    assert (covered["job_id"], covered["deduplicated"], covered["job_ids"]) == (
+        held[0],
+        True,
+        [held[0]],
+    )
+    assert (partly["job_id"], partly["status"], partly["deduplicated"]) == (
+        created[0].id,
+        "pending",
+        False,
+    )
+    assert partly["job_ids"] == [created[0].id, held[0], created[1].id, held[1], created[2].id]
+    assert [(j.range_start - start, j.range_end - start, j.status) for j in created] == [
+        (0, 2 * PAGE_MS, JobStatus.COMPLETED),
+        (4 * PAGE_MS, 6 * PAGE_MS, JobStatus.COMPLETED),
+        (8 * PAGE_MS, 10 * PAGE_MS, JobStatus.COMPLETED),
+    ]
+    assert sorted(f.start_time for f in fake.stats().served(KLINES)) == [
+        start + page * PAGE_MS for page in (0, 1, 4, 5, 8, 9)
+    ]
 
 
 async def test_cancelling_a_running_job_stops_it_at_its_next_page(
@@ -299,7 +359,7 @@ async def test_a_job_abandoned_by_a_dead_worker_resumes_from_its_checkpoint(
         10,
         50,
     )
-    assert [f.start_time for f in fake.stats().served(KLINES)] == [
+    assert sorted(f.start_time for f in fake.stats().served(KLINES)) == [
         start + i * PAGE_MS for i in range(4, 10)
     ]
     assert candles == expected

@@ -315,6 +315,21 @@ async def test_find_overlapping_job_among_active_jobs(store: MetadataStore) -> N
     assert await store.find_overlapping_job(BTC_1M, T0, T0 + MINUTE) is None
 
 
+async def test_find_overlapping_jobs_lists_every_active_job_in_range_order(
+    store: MetadataStore,
+) -> None:
+    right = await new_job(store, T0 + 20 * MINUTE, T0 + 30 * MINUTE)
+    left = await new_job(store, T0, T0 + 10 * MINUTE)
+    earlier = await new_job(store, T0 - 10 * MINUTE, T0)
+    assert await store.claim_job(earlier.id, "w1", 30)
+    assert await store.finish_job(earlier.id, "w1", JobStatus.COMPLETED)
+
+    found = await store.find_overlapping_jobs(BTC_1M, T0 - 5 * MINUTE, T0 + 25 * MINUTE)
+
+    assert found == [left, right]
+    assert await store.find_overlapping_jobs(BTC_1M, T0 + 10 * MINUTE, T0 + 20 * MINUTE) == []
+
+
 async def test_concurrent_claims_have_exactly_one_winner(
     store: MetadataStore, url: str, clock: Clock
 ) -> None:

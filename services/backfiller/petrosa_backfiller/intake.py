@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
@@ -18,10 +18,16 @@ from nats.aio.msg import Msg
 
 from petrosa_backfiller import metrics
 from petrosa_backfiller.events import Events, job_view
-from petrosa_backfiller.request import Clock, decode_object, now_ms, parse_request
+from petrosa_backfiller.request import (
+    BackfillRequest,
+    Clock,
+    decode_object,
+    now_ms,
+    parse_request,
+)
 from petrosa_core.bus import as_bus_error
 from petrosa_core.errors import BusError, StoreError, ValidationError
-from petrosa_core.metadata import JobStatus, MetadataStore
+from petrosa_core.metadata import BackfillJob, JobStatus, MetadataStore
 from petrosa_core.models import DatasetId
 
 log = logging.getLogger(__name__)
@@ -43,7 +49,7 @@ def error_reply(code: str, message: str, reference: str | None = None) -> Reply:
 
 
 class Intake:
-    """Turns requests into jobs; a request overlapping an active job gets that job."""
+    """Turns requests into jobs; time already covered by active jobs is left to them."""
 
     def __init__(
         self,
@@ -61,28 +67,43 @@ class Intake:
         self._clock = clock
 
     async def submit(self, payload: bytes) -> Reply:
-        """Create a job for the request, or return the active job it overlaps."""
+        """Create a job for each part of the range no active job covers.
+
+        The reply is the first new job, or the active job when there is none, with
+        ``job_ids``: every job that together covers the range, in range order.
+        """
         request = parse_request(payload, self._clock())
         async with self._lock.hold(request.dataset):
-            found = await self._metadata.find_overlapping_job(
+            active = await self._metadata.find_overlapping_jobs(
                 request.dataset, request.start, request.end
             )
-            if found is not None:
-                metrics.REQUESTS.labels("deduplicated").inc()
-                return {**job_view(found), "deduplicated": True}
-            job = await self._metadata.create_job(
-                request.dataset,
-                data_type=request.data_type.value,
-                start=request.start,
-                end=request.end,
-                origin=request.origin,
-            )
-            # Published before any worker can report the job running.
-            await self._events.publish(job, claimable=True)
+            gaps = uncovered(request.start, request.end, active)
+            created = [await self._create(request, start, end) for start, end in gaps]
+        job_ids = [j.id for j in sorted([*active, *created], key=lambda j: j.range_start)]
+        if not created:
+            metrics.REQUESTS.labels("deduplicated").inc()
+            return {**job_view(active[0]), "deduplicated": True, "job_ids": job_ids}
         metrics.REQUESTS.labels("created").inc()
-        log.info("backfill job created", extra={"job_id": job.id, "dataset_id": job.dataset_id})
         self._on_created()
-        return {**job_view(job), "deduplicated": False}
+        return {
+            **job_view(created[0]),
+            "deduplicated": False,
+            "job_ids": job_ids,
+            "created_job_ids": [j.id for j in created],
+        }
+
+    async def _create(self, request: BackfillRequest, start: int, end: int) -> BackfillJob:
+        job = await self._metadata.create_job(
+            request.dataset,
+            data_type=request.data_type.value,
+            start=start,
+            end=end,
+            origin=request.origin,
+        )
+        # Published before any worker can report the job running.
+        await self._events.publish(job, claimable=True)
+        log.info("backfill job created", extra={"job_id": job.id, "dataset_id": job.dataset_id})
+        return job
 
     async def cancel(self, payload: bytes) -> Reply:
         """Cancel a pending job at once, or ask the worker of a running one to stop."""
@@ -105,6 +126,19 @@ def _job_id(payload: bytes) -> str:
     if not isinstance(job_id, str) or not job_id:
         raise ValidationError("missing_job_id", "job_id is required")
     return job_id
+
+
+def uncovered(start: int, end: int, jobs: Iterable[BackfillJob]) -> list[tuple[int, int]]:
+    """The parts of ``[start, end)`` that the ranges of ``jobs`` (each meeting it) leave."""
+    gaps: list[tuple[int, int]] = []
+    position = start
+    for job in sorted(jobs, key=lambda j: j.range_start):
+        if job.range_start > position:
+            gaps.append((position, job.range_start))
+        position = max(position, job.range_end)
+        if position >= end:
+            return gaps
+    return [*gaps, (position, end)]
 
 
 async def answer(handler: Handler, payload: bytes) -> Reply:

@@ -6,7 +6,8 @@ from prometheus_client import Counter, Gauge
 
 REQUESTS = Counter(
     "data_manager_backfill_requests_total",
-    "Backfill requests by outcome: created, deduplicated (an overlapping job) or rejected.",
+    "Backfill requests by outcome: created (jobs for uncovered time), deduplicated (active "
+    "jobs cover it all) or rejected.",
     ["outcome"],
 )
 JOBS_RUNNING = Gauge("data_manager_backfill_jobs_running", "Backfill jobs this process runs now.")

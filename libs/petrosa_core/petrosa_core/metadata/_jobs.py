@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
+from typing import Any
 
 import msgspec
 import sqlalchemy as sa
@@ -45,6 +46,16 @@ def _claimable(now: int) -> sa.ColumnElement[bool]:
             jobs.c.status == JobStatus.PENDING.value,
             sa.and_(jobs.c.status == JobStatus.RUNNING.value, jobs.c.lease_expires_at < now),
         ),
+    )
+
+
+def _overlapping(dataset_id: DatasetId | str, start: int, end: int) -> sa.Select[Any]:
+    """Active jobs of the dataset whose ``[range_start, range_end)`` meets ``[start, end)``."""
+    return sa.select(jobs).where(
+        jobs.c.dataset_id == str(dataset_id),
+        jobs.c.status.in_([s.value for s in ACTIVE_STATUSES]),
+        jobs.c.range_start < end,
+        jobs.c.range_end > start,
     )
 
 
@@ -107,13 +118,17 @@ class JobOps(SqlBase):
         self, dataset_id: DatasetId | str, start: int, end: int
     ) -> BackfillJob | None:
         """A pending or running job of this dataset whose range meets ``[start, end)``."""
-        query = sa.select(jobs).where(
-            jobs.c.dataset_id == str(dataset_id),
-            jobs.c.status.in_([s.value for s in ACTIVE_STATUSES]),
-            jobs.c.range_start < end,
-            jobs.c.range_end > start,
-        )
-        return await self._one(BackfillJob, query.order_by(jobs.c.created_at))
+        query = _overlapping(dataset_id, start, end).order_by(jobs.c.created_at)
+        return await self._one(BackfillJob, query)
+
+    async def find_overlapping_jobs(
+        self, dataset_id: DatasetId | str, start: int, end: int
+    ) -> list[BackfillJob]:
+        """Every pending or running job of this dataset whose range meets ``[start, end)``,
+        in the order of their ranges."""
+        order = (jobs.c.range_start, jobs.c.range_end, jobs.c.created_at, jobs.c.id)
+        query = _overlapping(dataset_id, start, end).order_by(*order)
+        return await self._all(BackfillJob, query)
 
     async def claim_job(self, job_id: str, worker_id: str, lease_seconds: float) -> bool:
         """Take a pending job, or a running one whose lease expired; True for the one winner."""
