@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -269,6 +270,41 @@ async def test_invalid_cursor_is_rejected(store: MarketStore, cursor: str) -> No
     await store.write(C1M, [candle(T0)])
     with pytest.raises(ValidationError) as caught:
         await store.query(C1M, cursor=cursor)
+    assert caught.value.reason == "bad_cursor"
+
+
+def _forged(cursor: str, number: int) -> str:
+    """``cursor`` with every number in it replaced, whichever encoding the backend chose."""
+    raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    if raw.startswith(b"["):
+        items = [number if isinstance(v, int) else v for v in json.loads(raw)]
+        raw = json.dumps(items).encode()
+    else:
+        raw = b":".join(str(number).encode() if p.isdigit() else p for p in raw.split(b":"))
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("dataset", [C1M, TRADES, DEPTH], ids=str)
+@pytest.mark.parametrize(
+    "number",
+    [253_402_300_800_000, 2**63, -(2**63) - 1, -1, 10**300],
+    ids=["after 9999", "2**63", "below -2**63", "-1", "301 digits"],
+)
+async def test_a_cursor_edited_past_the_storable_range_is_rejected(
+    store: MarketStore, dataset: DatasetId, number: int
+) -> None:
+    """Times outside 1970 .. 9999 and ids outside int64 cannot be stored, so never issued."""
+    records: list[Record] = {
+        C1M: [candle(T0), candle(T0 + MIN)],
+        TRADES: [trade(700, T0), trade(701, T0 + 10)],
+        DEPTH: [depth(5_000, T0), depth(6_000, T0 + 10)],
+    }[dataset]
+    await store.write(dataset, records)
+    cursor = (await store.query(dataset, limit=1)).next_cursor
+    assert cursor is not None
+
+    with pytest.raises(ValidationError) as caught:
+        await store.query(dataset, cursor=_forged(cursor, number))
     assert caught.value.reason == "bad_cursor"
 
 

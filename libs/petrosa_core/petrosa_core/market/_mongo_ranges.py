@@ -17,9 +17,12 @@ from bson import DatetimeMS
 from petrosa_core.errors import ValidationError
 from petrosa_core.market._mongo_layout import ORDER_FIELDS, Position
 from petrosa_core.market.protocol import Order
-from petrosa_core.models import TIME_FIELD, DatasetId
+from petrosa_core.models import MAX_TIME_MS, TIME_FIELD, DatasetId
 
 SECOND_MS = 1000
+# What BSON dates and longs can hold, so all a cursor can name.
+_TIMES = range(MAX_TIME_MS + 1)
+_IDS = range(-(2**63), 2**63)
 
 Bounds = tuple[int | None, int | None]
 
@@ -85,7 +88,10 @@ def decode_cursor(text: str, order: str, types: tuple[type, ...]) -> Position:
 def _fits(items: object, order: str, types: tuple[type, ...]) -> bool:
     if not isinstance(items, list) or len(items) != len(types) + 1 or items[0] != order:
         return False
-    return all(type(value) is kind for value, kind in zip(items[1:], types, strict=True))
+    if not all(type(value) is kind for value, kind in zip(items[1:], types, strict=True)):
+        return False
+    time, *keys = items[1:]
+    return time in _TIMES and all(k in _IDS for k in keys if type(k) is int)
 
 
 @dataclass(frozen=True)

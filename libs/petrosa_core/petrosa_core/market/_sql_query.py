@@ -10,10 +10,13 @@ import sqlalchemy as sa
 
 from petrosa_core.errors import ValidationError
 from petrosa_core.market._sql_tables import TABLES, order_columns, to_datetime
-from petrosa_core.models import TIME_FIELD, DatasetId, DatasetKind, Record
+from petrosa_core.models import MAX_TIME_MS, TIME_FIELD, DatasetId, DatasetKind, Record
 
 MAX_LIMIT = 10_000
 TRADE_TYPES = ("agg", "raw")
+# What the tables can hold, so all a cursor can name; past these the driver would overflow.
+_TIMES = range(MAX_TIME_MS + 1)
+_IDS = range(-(2**63), 2**63)
 
 
 def check_limit(limit: int) -> None:
@@ -101,4 +104,7 @@ def _cursor_value(column: sa.Column[Any], part: str) -> Any:
             raise ValueError(part)
         return part
     value = int(part)
-    return to_datetime(value) if isinstance(column.type, sa.DateTime) else value
+    is_time = isinstance(column.type, sa.DateTime)
+    if value not in (_TIMES if is_time else _IDS):
+        raise ValueError(part)
+    return to_datetime(value) if is_time else value
