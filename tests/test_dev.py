@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import os
 import re
@@ -91,6 +92,20 @@ class DevConsole:
         return sum(line.startswith(prefix) for line in self.lines)
 
 
+def listening_addresses(port: int) -> set[str]:
+    """Local addresses of the sockets listening on TCP ``port``, from /proc/net/tcp and tcp6."""
+    found = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, port_hex = local.split(":")
+            if state == "0A" and int(port_hex, 16) == port:  # 0A: LISTEN
+                raw = bytes.fromhex(address)  # 32-bit words in host (little-endian) order
+                packed = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+                found.add(str(ipaddress.ip_address(packed)))
+    return found
+
+
 def readiness_url(endpoint: str) -> str:
     return f"http://{urlsplit(endpoint).netloc}/health/readiness"
 
@@ -157,6 +172,11 @@ async def test_petrosa_dev_runs_every_service_and_stops_cleanly_on_ctrl_c(tmp_pa
                 for name, url in console.endpoints.items()
                 if name in EXPECTED_ENDPOINTS - {"nats"}
             }
+            bound = {
+                name: listening_addresses(int(urlsplit(url).port or 0))
+                for name, url in console.endpoints.items()
+                if name in EXPECTED_ENDPOINTS
+            }
             docs = await client.get(console.endpoints["api"])
             data = console.endpoints["api"].removesuffix("/docs") + "/data"
             candles = await rows(client, f"{data}/candles?pair=SUSHIUSDT&period=1m&order=desc", key)
@@ -185,6 +205,7 @@ async def test_petrosa_dev_runs_every_service_and_stops_cleanly_on_ctrl_c(tmp_pa
     assert console.endpoints["nats"].startswith("nats://127.0.0.1:")
     assert console.endpoints["api"].endswith("/docs")
     assert statuses == dict.fromkeys(EXPECTED_ENDPOINTS - {"nats"}, 200)
+    assert bound == dict.fromkeys(EXPECTED_ENDPOINTS, {"127.0.0.1"})
     assert docs.status_code == 200
     latest = int(str(candles[0]["open_time"]))
     assert latest % MINUTE_MS == 0
@@ -229,20 +250,22 @@ def test_dev_gives_the_api_a_fresh_key_and_runs_the_demo_unless_switched_off(
     key = dev.new_api_key()
     specs = {s.name: s for s in dev.service_specs("nats://127.0.0.1:4999", 0, key)}
     without = [s.name for s in dev.service_specs("nats://127.0.0.1:4999", 0, key, demo=False)]
-    monkeypatch.setenv("API_KEYS", "ops:read")
+    monkeypatch.setenv("API_KEYS", "ops-key-0123456789:read")
     [api] = [s for s in dev.service_specs("nats://127.0.0.1:4999", 0, key) if s.name == "api"]
 
     assert list(specs) == [*SERVICES, "demo"]
     assert without == list(SERVICES)
     assert specs["api"].env["API_KEYS"] == f"{key}:read+write+admin"
     assert "API_KEYS" not in specs["ingestor"].env
+    assert specs["api"].env["API_HOST"] == "127.0.0.1"
+    assert {s.env["METRICS_HOST"] for s in specs.values()} == {"127.0.0.1"}
     assert specs["demo"].argv[1:] == [
         "-m",
         "petrosa_cli.demo",
         "--nats-url",
         "nats://127.0.0.1:4999",
     ]
-    assert api.env["API_KEYS"] == f"{key}:read+write+admin,ops:read"
+    assert api.env["API_KEYS"] == f"{key}:read+write+admin,ops-key-0123456789:read"
     assert key != dev.new_api_key()
 
 

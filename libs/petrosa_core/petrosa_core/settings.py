@@ -143,6 +143,8 @@ class CoreSettings(NatsSettings):
     market_store_url: str = ""
     metadata_store_url: str = ""
     metrics_port: int = Field(9090, ge=0, le=65535)
+    # Every interface, so the kubelet and Prometheus reach the pod; `petrosa dev` binds loopback.
+    metrics_host: str = "0.0.0.0"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     shutdown_timeout: float = Field(10.0, gt=0)
 

@@ -25,7 +25,9 @@ async def build_dependencies(runtime: Runtime, settings: AnalyticsSettings) -> D
 
 async def start(runtime: Runtime, settings: AnalyticsSettings) -> None:
     """Serve probes first so liveness answers while the clients connect."""
-    await serve_http(runtime, health_app(runtime), settings.metrics_port)
+    await serve_http(
+        runtime, health_app(runtime), settings.metrics_port, host=settings.metrics_host
+    )
     await build_dependencies(runtime, settings)
     runtime.spawn("idle", idle(runtime))
 

@@ -94,7 +94,9 @@ async def build_service(runtime: Runtime, settings: AuditorSettings) -> AuditorS
 
 async def start(runtime: Runtime, settings: AuditorSettings) -> None:
     """Serve probes first so liveness answers while the clients connect."""
-    await serve_http(runtime, health_app(runtime), settings.metrics_port)
+    await serve_http(
+        runtime, health_app(runtime), settings.metrics_port, host=settings.metrics_host
+    )
     service = await build_service(runtime, settings)
     runtime.spawn("audit", service.run(runtime.stopping))
 

@@ -132,7 +132,9 @@ async def launch(runtime: Runtime, settings: BackfillerSettings) -> Backfiller:
 
 async def start(runtime: Runtime, settings: BackfillerSettings) -> None:
     """Serve probes first so liveness answers while the clients connect."""
-    await serve_http(runtime, health_app(runtime), settings.metrics_port)
+    await serve_http(
+        runtime, health_app(runtime), settings.metrics_port, host=settings.metrics_host
+    )
     await launch(runtime, settings)
 
 

@@ -230,6 +230,9 @@ def service_specs(
         # Each service binds a free port and announces it; the announcement is printed.
         "METRICS_PORT": "0",
         "API_PORT": str(api_port),
+        # Loopback only: a development stack with a printed key is no one else's to reach.
+        "METRICS_HOST": HOST,
+        "API_HOST": HOST,
         "PYTHONUNBUFFERED": "1",
     }
     specs = []

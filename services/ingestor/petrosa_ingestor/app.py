@@ -77,7 +77,9 @@ async def build_ingestor(runtime: Runtime, settings: IngestorSettings) -> Ingest
 
 async def start(runtime: Runtime, settings: IngestorSettings) -> None:
     """Serve probes first so liveness answers while the clients connect."""
-    await serve_http(runtime, health_app(runtime), settings.metrics_port)
+    await serve_http(
+        runtime, health_app(runtime), settings.metrics_port, host=settings.metrics_host
+    )
     ingestor = await build_ingestor(runtime, settings)
     settle_garbage_collector()
     runtime.spawn("ingest", ingestor.run(runtime.stopping))
