@@ -290,7 +290,7 @@ def test_each_component_accepts_the_settings_it_is_given(
     assert set(env) - known == set()
     if "API_KEYS_FILE" in env:
         env["API_KEYS_FILE"] = str(tmp_path / "api_keys")
-        (tmp_path / "api_keys").write_text("k1:read\n")
+        (tmp_path / "api_keys").write_text("deploy-test-key-0123:read\n")
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     for cls in classes:

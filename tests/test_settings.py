@@ -47,6 +47,7 @@ def test_defaults_point_at_local_nats_and_sqlite_files() -> None:
     assert settings.market_store_url == "sqlite+aiosqlite:///./data/market.db"
     assert settings.metadata_store_url == "sqlite+aiosqlite:///./data/metadata.db"
     assert settings.metrics_port == 9090
+    assert settings.metrics_host == "0.0.0.0"  # a container is reached from outside its pod
     assert settings.log_level == "INFO"
 
 
@@ -55,6 +56,7 @@ def test_core_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MARKET_STORE_URL", "mongodb://mongo:27017/market")
     monkeypatch.setenv("METADATA_STORE_URL", "mysql+asyncmy://dm:pw@mysql:3306/meta")
     monkeypatch.setenv("METRICS_PORT", "9100")
+    monkeypatch.setenv("METRICS_HOST", "127.0.0.1")
     monkeypatch.setenv("LOG_LEVEL", "DEBUG")
     monkeypatch.setenv("SHUTDOWN_TIMEOUT", "2.5")
 
@@ -70,6 +72,7 @@ def test_core_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
         "DEBUG",
         2.5,
     )
+    assert settings.metrics_host == "127.0.0.1"
 
 
 def test_legacy_mongodb_url_selects_mongodb_for_market_data(
@@ -255,9 +258,10 @@ def test_analytics_interval(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_api_environment_names(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     keys = tmp_path / "keys"
-    keys.write_text("k3:read\n")
+    keys.write_text("key-three-0123456789:read\n")
     monkeypatch.setenv("API_PORT", "8080")
-    monkeypatch.setenv("API_KEYS", "k1:read,k2:read+write+admin")
+    monkeypatch.setenv("API_HOST", "127.0.0.1")
+    monkeypatch.setenv("API_KEYS", "key-one-0123456789:read,key-two-0123456789:read+write+admin")
     monkeypatch.setenv("API_KEYS_FILE", str(keys))
     monkeypatch.setenv("API_REQUIRE_AUTH_FOR_READS", "true")
 
@@ -265,10 +269,18 @@ def test_api_environment_names(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
 
     assert (
         settings.api_port,
+        settings.api_host,
         settings.api_keys,
         settings.api_keys_file,
         settings.api_require_auth_for_reads,
-    ) == (8080, "k1:read,k2:read+write+admin", keys, True)
+    ) == (
+        8080,
+        "127.0.0.1",
+        "key-one-0123456789:read,key-two-0123456789:read+write+admin",
+        keys,
+        True,
+    )
+    assert len(settings.keys()) == 3
 
 
 def test_api_defaults_and_an_empty_keys_file_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -278,10 +290,12 @@ def test_api_defaults_and_an_empty_keys_file_variable(monkeypatch: pytest.Monkey
 
     assert (
         settings.api_port,
+        settings.api_host,
         settings.api_keys,
         settings.api_keys_file,
         settings.api_require_auth_for_reads,
-    ) == (8000, "", None, False)
+        settings.api_max_body_bytes,
+    ) == (8000, "0.0.0.0", "", None, False, 1 << 20)
 
 
 def test_api_refuses_a_missing_keys_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

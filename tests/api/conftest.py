@@ -31,6 +31,8 @@ XRP_5M = DatasetId.of(DatasetKind.CANDLES, "XRPUSDT", "5m")
 XRP_FUNDING = DatasetId.of(DatasetKind.FUNDING_RATES, "XRPUSDT")
 EMPTY_REGISTERED = DatasetId.of(DatasetKind.CANDLES, "BTCUSDT", "1h")
 FIVE_MIN = 300_000
+# API keys of the tests: long enough for the API's minimum, and never a real secret.
+WRITER, READER = "w-7f3a9c2e41d8b605", "r-51be02c9a7f3e184"
 
 
 def xrp_candles(shared_data: Path) -> list[Candle]:
@@ -199,6 +201,15 @@ async def stores(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) ->
 async def api(stores: Stores, nats_server: NatsServer) -> AsyncIterator[Api]:
     """One API over the filled stores, open reads, no keys, no rate limit."""
     running = await launch_api(stores.env(nats_server.url))
+    yield running
+    await running.stop()
+
+
+@pytest.fixture(scope="package")
+async def keyed(stores: Stores, nats_server: NatsServer) -> AsyncIterator[Api]:
+    """An API with a read+write key and a read-only key."""
+    env = stores.env(nats_server.url, API_KEYS=f"{WRITER}:read+write,{READER}:read")
+    running = await launch_api(env)
     yield running
     await running.stop()
 

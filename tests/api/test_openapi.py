@@ -22,7 +22,7 @@ from tests.harness.servers import NatsServer
 
 # Enough generated cases per operation to find crashes, few enough to finish in well under 60 s.
 MAX_EXAMPLES = 15
-KEY = "fuzz-2c9e"
+KEY = "fuzz-2c9e51d07a3b"
 
 
 @pytest.fixture
@@ -92,6 +92,24 @@ def test_every_operation_has_a_success_example(openapi_document: dict[str, Any])
 
     assert missing == []
     assert len(openapi_document["paths"]) == 22
+
+
+DATA_PATHS = ["candles", "trades", "depth", "funding", "tickers", "mark-prices"]
+
+
+@pytest.mark.parametrize("path", DATA_PATHS)
+def test_the_offset_parameter_documents_its_cap_and_the_way_past_it(
+    openapi_document: dict[str, Any], path: str
+) -> None:
+    operation = openapi_document["paths"][f"/data/{path}"]["get"]
+    [offset] = [p for p in operation["parameters"] if p["name"] == "offset"]
+    [integer] = [s for s in offset["schema"]["anyOf"] if s["type"] == "integer"]
+
+    assert (integer["minimum"], offset["schema"]["maximum"]) == (0, 9_999)
+    assert offset["description"] == (
+        "Skip this many records; offset + limit may be at most 10000. "
+        "Read further with cursor= set to next_cursor (faster at any depth)"
+    )
 
 
 def test_docs_page_is_served(api: Api) -> None:

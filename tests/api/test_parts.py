@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import re
+from collections.abc import Iterable, Iterator
 
 import pytest
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
 
+from petrosa_api.app import create_app
 from petrosa_api.auth import Keyring, Scope, parse_key_entries
 from petrosa_api.cache import TtlCache
 from petrosa_api.formats import negotiate
 from petrosa_api.ratelimit import RateLimiter, retry_after_header
 from petrosa_api.schemas import Interval
-from petrosa_api.times import iso_column, iso_ms, parse_time
+from petrosa_api.settings import ApiSettings
+from petrosa_api.state import ApiState
+from petrosa_api.times import iso_column, iso_ms, parse_time, time_value
 from petrosa_core.errors import ValidationError
 from petrosa_core.intervals import INTERVALS
+from petrosa_core.runtime import Runtime
 
 
 @pytest.mark.parametrize(
@@ -40,6 +48,21 @@ def test_unparseable_or_out_of_range_times_are_refused(text: str) -> None:
     assert len(str(refused.value)) < 120
 
 
+@pytest.mark.parametrize(
+    ("value", "ms"), [(1_636_934_400_000, 1_636_934_400_000), ("2021-11-15", 1_636_934_400_000)]
+)
+def test_a_json_time_is_epoch_ms_or_text(value: object, ms: int) -> None:
+    assert time_value("start", value) == ms
+
+
+@pytest.mark.parametrize("value", [True, False, None, 1.0, -1, 2**70, [0], {"ms": 0}])
+def test_a_json_time_of_another_type_or_out_of_range_is_a_bad_time(value: object) -> None:
+    with pytest.raises(ValidationError) as refused:
+        time_value("start", value)
+
+    assert refused.value.reason == "bad_time"
+
+
 def test_iso_strings_match_one_by_one_and_by_column() -> None:
     values = [0, 1_636_934_699_999, 253_402_300_799_999]
 
@@ -55,8 +78,11 @@ def test_iso_strings_match_one_by_one_and_by_column() -> None:
     assert iso_column([None]) == [None]
 
 
+READ_KEY, WRITE_KEY = "read-key-0123456789", "write-key-0123456789"
+
+
 def test_key_entries_parse_with_scopes_and_admin_grants_everything() -> None:
-    reader, admin = parse_key_entries([" r1:read ", "# comment", "", "a1:admin"])
+    reader, admin = parse_key_entries([f" {READ_KEY}:read ", "# comment", "", f"{WRITE_KEY}:admin"])
 
     assert reader.scopes == {Scope.READ}
     assert not reader.allows(Scope.WRITE)
@@ -68,25 +94,36 @@ def test_key_entries_parse_with_scopes_and_admin_grants_everything() -> None:
     ("entries", "message"),
     [
         (["nokey"], "entry 1 is not key:scope+scope"),
-        (["k:read", "k:write"], "entry 2 repeats a key given earlier"),
-        (["k:read+sudo"], "entry 1 has unknown scope 'sudo'; use read, write, admin"),
+        ([f"{READ_KEY}:read", f"{READ_KEY}:write"], "entry 2 repeats a key given earlier"),
+        ([f"{READ_KEY}:read+sudo"], "entry 1 has unknown scope 'sudo'; use read, write, admin"),
         (["a b:read"], "entry 1 is not key:scope+scope"),
+        (
+            [f"{READ_KEY}:read", "# comment", "0123456789abcde:read"],
+            "entry 3 is shorter than 16 characters; use a long random key, e.g. from "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))'",
+        ),
     ],
 )
 def test_bad_key_entries_are_named_by_position_never_by_secret(
     entries: list[str], message: str
 ) -> None:
-    with pytest.raises(ValueError, match="^" + message.replace("+", r"\+") + "$"):
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
         parse_key_entries(entries)
 
 
-def test_keyring_matches_only_the_exact_key() -> None:
-    keyring = Keyring(parse_key_entries(["secret-1:read", "secret-2:write"]))
+def test_a_key_of_exactly_the_minimum_length_is_accepted() -> None:
+    [key] = parse_key_entries(["0123456789abcdef:read"])
 
-    matched = keyring.match("secret-2")
+    assert key.secret == b"0123456789abcdef"
+
+
+def test_keyring_matches_only_the_exact_key() -> None:
+    keyring = Keyring(parse_key_entries([f"{READ_KEY}-1:read", f"{READ_KEY}-2:write"]))
+
+    matched = keyring.match(f"{READ_KEY}-2")
     assert matched is not None and matched.scopes == {Scope.WRITE}
-    assert keyring.match("secret-") is None
-    assert keyring.match("secret-22") is None
+    assert keyring.match(f"{READ_KEY}-") is None
+    assert keyring.match(f"{READ_KEY}-22") is None
     assert not Keyring([])
 
 
@@ -102,6 +139,20 @@ def test_token_bucket_allows_the_burst_then_refills_at_the_rate() -> None:
     now[0] += 0.5
     assert limiter.acquire("a") == 0.0
     assert retry_after_header(0.2) == "1" and retry_after_header(2.1) == "3"
+
+
+def test_a_limiter_tells_the_wait_without_spending_a_token() -> None:
+    now = [100.0]
+    limiter = RateLimiter(per_minute=60, burst=2, clock=lambda: now[0])
+
+    assert [limiter.wait("a") for _ in range(5)] == [0.0] * 5
+    limiter.acquire("a")
+    limiter.acquire("a")
+    assert limiter.wait("a") == pytest.approx(1.0)
+    assert limiter.wait("a") == pytest.approx(1.0)
+    now[0] += 1.0
+    assert limiter.wait("a") == 0.0
+    assert RateLimiter(per_minute=0, burst=1).wait("a") == 0.0
 
 
 def test_a_limiter_forgets_the_least_recent_caller_beyond_its_bound() -> None:
@@ -170,6 +221,24 @@ def test_format_comes_from_the_parameter_or_else_the_accept_header(
     requested: str | None, accept: str | None, chosen: str
 ) -> None:
     assert negotiate(requested, accept) == chosen  # type: ignore[arg-type]
+
+
+def api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
+    """Every route, including those of included routers."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif (included := getattr(route, "original_router", None)) is not None:
+            yield from api_routes(included.routes)
+
+
+def test_no_route_has_fastapi_read_its_body_before_the_guards_ran() -> None:
+    """FastAPI reads a body parameter before any dependency; routes use ``json_body``."""
+    app = create_app(ApiState.create(ApiSettings(), Runtime("api")))
+    routes = list(api_routes(app.routes))
+
+    assert [r.path for r in routes if r.body_field is not None] == []
+    assert "/backfill/start" in [r.path for r in routes]
 
 
 def test_the_period_parameter_lists_exactly_the_binance_intervals() -> None:

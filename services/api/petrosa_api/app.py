@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 
 from fastapi import FastAPI
 
@@ -14,6 +15,8 @@ from petrosa_api.state import ApiState
 from petrosa_core.http import serve_http
 from petrosa_core.runtime import Runtime, run_service
 from petrosa_core.wiring import connect_bus, open_stores
+
+log = logging.getLogger("petrosa.api")
 
 DESCRIPTION = """Market data of Binance USD-M futures, its health, catalog and backfills.
 
@@ -42,6 +45,11 @@ async def start(runtime: Runtime, settings: ApiSettings) -> None:
     """Serve first so liveness answers while the clients connect; readiness waits for them."""
     install_log_filter()
     state = ApiState.create(settings, runtime)
+    if not state.keyring:
+        log.warning(
+            "no API keys are configured: reads are open to anyone and write endpoints answer "
+            "403 auth_not_configured; set API_KEYS or API_KEYS_FILE"
+        )
     await serve_http(
         runtime, create_app(state), settings.api_port, host=settings.api_host, name="api"
     )

@@ -12,6 +12,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+# 16 characters of a random URL-safe key are 96 bits: beyond guessing even without limits.
+# A shorter key is a typo or a placeholder, never a secret.
+MIN_KEY_LENGTH = 16
+_HOW_TO_MAKE_A_KEY = (
+    "use a long random key, e.g. from python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+)
+
 
 class Scope(StrEnum):
     READ = "read"
@@ -29,6 +36,11 @@ class ApiKey:
 
     def allows(self, scope: Scope) -> bool:
         return scope in self.scopes or Scope.ADMIN in self.scopes
+
+
+def key_ident(secret: bytes) -> str:
+    """A short hash prefix of a key: tells keys apart in logs and counters, reveals nothing."""
+    return hashlib.sha256(secret).hexdigest()[:12]
 
 
 def parse_key_entries(entries: Iterable[str]) -> list[ApiKey]:
@@ -51,6 +63,10 @@ def _parse_entry(position: int, entry: str) -> ApiKey:
     secret, sep, scope_text = entry.rpartition(":")
     if not sep or not secret or any(c.isspace() for c in secret):
         raise ValueError(f"entry {position} is not key:scope+scope")
+    if len(secret) < MIN_KEY_LENGTH:
+        raise ValueError(
+            f"entry {position} is shorter than {MIN_KEY_LENGTH} characters; {_HOW_TO_MAKE_A_KEY}"
+        )
     scopes: set[Scope] = set()
     for name in scope_text.split("+"):
         try:
@@ -59,7 +75,7 @@ def _parse_entry(position: int, entry: str) -> ApiKey:
             known = ", ".join(s.value for s in Scope)
             raise ValueError(f"entry {position} has unknown scope {name!r}; use {known}") from None
     encoded = secret.encode()
-    return ApiKey(encoded, frozenset(scopes), hashlib.sha256(encoded).hexdigest()[:12])
+    return ApiKey(encoded, frozenset(scopes), key_ident(encoded))
 
 
 class Keyring:

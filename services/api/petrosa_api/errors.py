@@ -72,10 +72,14 @@ async def _request_invalid(_request: Request, exc: Exception) -> Response:
     return error_response(422, "invalid_request", problems or "the request is invalid")
 
 
+# Validation error types that mean the body is not a JSON object at all.
+_NOT_AN_OBJECT = ("model_type", "model_attributes_type", "json_invalid")
+
+
 def _describe_problem(err: Any) -> str:
     loc = tuple(err.get("loc", ()))
     message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-    if loc == ("body",) and err.get("type") in ("model_attributes_type", "json_invalid"):
+    if loc == ("body",) and err.get("type") in _NOT_AN_OBJECT:
         message = "send a JSON object with Content-Type: application/json"
     where = ".".join(str(part) for part in loc)
     return f"{where}: {message}" if where else message

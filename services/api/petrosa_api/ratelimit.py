@@ -40,14 +40,25 @@ class RateLimiter:
         """Take one token for ``caller``: 0 when allowed, else seconds until one is free."""
         if self.per_minute == 0:
             return 0.0
-        now = self._clock()
-        bucket = self._bucket(caller, now)
-        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self._rate)
-        bucket.updated = now
+        bucket = self._refilled(caller)
         if bucket.tokens >= 1.0:
             bucket.tokens -= 1.0
             return 0.0
         return (1.0 - bucket.tokens) / self._rate
+
+    def wait(self, caller: str) -> float:
+        """Seconds until ``caller`` has a token, without taking it: 0 when one is free now."""
+        if self.per_minute == 0 or caller not in self._buckets:
+            return 0.0  # an unseen caller starts full, and is not tracked for being asked about
+        bucket = self._refilled(caller)
+        return max(0.0, (1.0 - bucket.tokens) / self._rate)
+
+    def _refilled(self, caller: str) -> _Bucket:
+        now = self._clock()
+        bucket = self._bucket(caller, now)
+        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self._rate)
+        bucket.updated = now
+        return bucket
 
     def _bucket(self, caller: str, now: float) -> _Bucket:
         bucket = self._buckets.get(caller)

@@ -2,15 +2,41 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from fastapi import Query
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from petrosa_api.times import parse_time
-from petrosa_core.errors import ValidationError
+from petrosa_api.times import time_value
 from petrosa_core.intervals import check_interval
+from petrosa_core.symbols import MAX_BASE_LENGTH, normalize_symbol
 
-SYMBOL_PATTERN = r"^[A-Za-z0-9_]{1,32}$"
+# What ``normalize_symbol`` accepts, for the documentation: ASCII letters in either case.
+SYMBOL_PATTERN = rf"^[A-Za-z0-9]{{1,{MAX_BASE_LENGTH}}}(?:_[0-9]{{6}})?$"
+# A symbol in a query string: checked by the core rule, 400 ``bad_symbol`` when it breaks it.
+Symbol = Annotated[str, AfterValidator(normalize_symbol)]
+_DOCUMENTED_SYMBOL: dict[str, Any] = {"pattern": SYMBOL_PATTERN}
+Pair = Annotated[
+    Symbol,
+    Query(
+        description="Binance symbol, in any case",
+        examples=["XRPUSDT"],
+        json_schema_extra=_DOCUMENTED_SYMBOL,
+    ),
+]
+SymbolFilter = Annotated[
+    Symbol | None,
+    Query(
+        description="Only this Binance symbol, in any case", json_schema_extra=_DOCUMENTED_SYMBOL
+    ),
+]
 Interval = Literal[
     "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M"
 ]
@@ -64,19 +90,23 @@ class Readiness(BaseModel):
 class BackfillRequest(BaseModel):
     """A backfill of ``[start, end)``; times as epoch ms or ISO-8601."""
 
-    symbol: str = Field(pattern=SYMBOL_PATTERN, examples=["BTCUSDT"])
+    symbol: str = Field(json_schema_extra={"pattern": SYMBOL_PATTERN}, examples=["BTCUSDT"])
     data_type: Literal["candles", "funding_rates", "agg_trades"]
     interval: Interval | None = Field(None, description="Required for candles")
     start: int | str = Field(examples=[1636934400000, "2021-11-15T00:00:00Z"])
     end: int | str = Field(examples=[1637020800000, "2021-11-16T00:00:00Z"])
 
-    @field_validator("start", "end")
+    # Before pydantic's own coercion, which reads ``true`` as the integer 1. The core's
+    # ValidationError passes through pydantic, so a bad symbol or time answers 400 with its code.
+    @field_validator("symbol", mode="before")
     @classmethod
-    def _epoch_ms(cls, value: int | str) -> int:
-        try:
-            return parse_time("time", str(value))
-        except ValidationError as exc:
-            raise ValueError(exc.detail) from None
+    def _binance_symbol(cls, value: object) -> str:
+        return normalize_symbol(value)
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _epoch_ms(cls, value: object, info: ValidationInfo) -> int:
+        return time_value(info.field_name or "time", value)
 
     @model_validator(mode="after")
     def _consistent(self) -> BackfillRequest:
@@ -93,7 +123,7 @@ class BackfillRequest(BaseModel):
     def message(self) -> dict[str, Any]:
         """The NATS request body the backfillers expect."""
         body: dict[str, Any] = {
-            "symbol": self.symbol.upper(),
+            "symbol": self.symbol,
             "data_type": self.data_type,
             "start": int(self.start),
             "end": int(self.end),
@@ -108,10 +138,21 @@ _ERROR_EXAMPLES: dict[int, tuple[str, str, str]] = {
     401: ("No or wrong API key", "missing_api_key", "this endpoint needs an API key"),
     403: ("Key lacks the scope", "insufficient_scope", "this key lacks the 'write' scope"),
     404: ("Unknown resource", "unknown_dataset", "no dataset candles:FOOUSDT:1m"),
+    413: (
+        "Body too large",
+        "body_too_large",
+        "the request body is larger than 1048576 bytes (API_MAX_BODY_BYTES)",
+    ),
     422: ("Malformed request", "invalid_request", "query.limit: Input should be <= 10000"),
     429: ("Rate limited", "rate_limited", "more than 1200 requests a minute"),
     503: ("A dependency is down", "store_unavailable", "a store cannot be reached"),
 }
+
+
+def json_request(model: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI ``requestBody`` of a route that reads its body through ``deps.json_body``."""
+    schema = model.model_json_schema()
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 def documented(

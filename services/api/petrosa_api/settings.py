@@ -27,6 +27,11 @@ class ApiSettings(CoreSettings):
     api_rate_limit_per_minute: int = Field(1200, ge=0)
     # How many requests a quiet client may send at once before the per-minute rate applies.
     api_rate_limit_burst: int = Field(60, ge=1)
+    # Wrong keys per client address: a burst for typos, then a trickle; beyond it, 429.
+    api_failed_key_burst: int = Field(10, ge=1)
+    api_failed_keys_per_minute: int = Field(6, ge=1)
+    # Request bodies are small JSON objects; anything larger is refused with 413 unread.
+    api_max_body_bytes: int = Field(1 << 20, ge=1)
     # Catalog and dataset lists change when data lands, not per request.
     api_cache_ttl: float = Field(5.0, ge=0)
     api_backfill_timeout: float = Field(5.0, gt=0)

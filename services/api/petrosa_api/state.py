@@ -24,6 +24,8 @@ class ApiState:
     runtime: Runtime
     keyring: Keyring
     limiter: RateLimiter
+    # Wrong API keys per client address, spent only on a failure.
+    failed_keys: RateLimiter
     cache: TtlCache
     coalescer: TtlCache
     market: MarketStore | None = None
@@ -38,6 +40,9 @@ class ApiState:
             runtime=runtime,
             keyring=Keyring(settings.keys()),
             limiter=RateLimiter(settings.api_rate_limit_per_minute, settings.api_rate_limit_burst),
+            failed_keys=RateLimiter(
+                settings.api_failed_keys_per_minute, settings.api_failed_key_burst
+            ),
             cache=TtlCache(settings.api_cache_ttl, max_entries=CACHE_ENTRIES),
             # TTL 0 keeps nothing: it only lets identical requests in flight share one read.
             coalescer=TtlCache(0),

@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
+import msgspec
 import polars as pl
 
 from petrosa_core.errors import ValidationError
@@ -14,6 +15,7 @@ from petrosa_core.models import MAX_TIME_MS as MAX_MS
 DAY_MS = 86_400_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%S%.3fZ"
+_RANGE = "1970-01-01 .. 9999-12-31 (UTC)"
 
 
 def now_ms() -> int:
@@ -29,10 +31,32 @@ def parse_time(name: str, text: str) -> int:
     else:
         ms = _parse_iso(name, value)
     if not 0 <= ms <= MAX_MS:
-        raise ValidationError(
-            "bad_time", f"{name} {shown(text)} is outside 1970-01-01 .. 9999-12-31 (UTC)"
-        )
+        raise ValidationError("bad_time", f"{name} {shown(text)} is outside {_RANGE}")
     return ms
+
+
+def time_value(name: str, value: object) -> int:
+    """A time from decoded JSON: integer epoch ms or text as ``parse_time`` reads it.
+
+    ``true`` is an int to Python and 1.5 a number to JSON; neither is a time.
+    """
+    if isinstance(value, str):
+        return parse_time(name, value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 0 <= value <= MAX_MS:
+            raise ValidationError("bad_time", f"{name} {value} is outside {_RANGE}")
+        return value
+    raise ValidationError(
+        "bad_time", f"{name} {_json_text(value)} is neither epoch milliseconds nor ISO-8601"
+    )
+
+
+def _json_text(value: object) -> str:
+    try:
+        text = msgspec.json.encode(value).decode()
+    except (TypeError, msgspec.EncodeError):
+        text = type(value).__name__
+    return text if len(text) <= 40 else text[:40] + "..."
 
 
 def _parse_iso(name: str, value: str) -> int:

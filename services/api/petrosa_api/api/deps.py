@@ -1,4 +1,4 @@
-"""Route dependencies: clients, the caller's identity, scopes and rate limits.
+"""Route dependencies: clients, the caller's identity, scopes, rate limits and the body.
 
 Handlers read ``market: MarketDep`` and so on; a client that is still connecting answers
 503 rather than failing the request with a crash.
@@ -6,13 +6,24 @@ Handlers read ``market: MarketDep`` and so on; a client that is still connecting
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, cast
+from typing import Annotated, TypeVar, cast
 
+import pydantic
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from petrosa_api.auth import ApiKey, Scope
+from petrosa_api.auth import ApiKey, Scope, key_ident
+from petrosa_api.bodies import (
+    JSON_ONLY,
+    decode_json,
+    invalid_body,
+    is_json,
+    read_body,
+    validated,
+)
 from petrosa_api.catalog import Catalog
 from petrosa_api.errors import ApiError
 from petrosa_api.ratelimit import retry_after_header
@@ -25,6 +36,12 @@ api_key_header = APIKeyHeader(
     name="X-API-Key", auto_error=False, description="An API key from API_KEYS"
 )
 bearer = HTTPBearer(auto_error=False, description="An API key from API_KEYS as a bearer token")
+
+log = logging.getLogger("petrosa.api")
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+# Set once a route's guard has admitted the caller; a body is read only after that.
+_ADMITTED = "petrosa.caller"
 
 _HOW_TO_CONFIGURE = (
     "no API keys are configured, so write endpoints are disabled; set API_KEYS "
@@ -98,12 +115,8 @@ def identify(request: Request) -> Caller:
     """Match the presented key (a wrong one is refused) and spend one rate-limit token."""
     state = state_of(request)
     presented = _presented_key(request)
-    key = state.keyring.match(presented) if presented else None
-    if presented and key is None:
-        raise ApiError(
-            401, "invalid_api_key", "the API key is not valid", {"WWW-Authenticate": "Bearer"}
-        )
     client = request.client.host if request.client else "unknown"
+    key = _matching_key(state, presented, client) if presented else None
     wait = state.limiter.acquire(f"key:{key.ident}" if key else f"ip:{client}")
     if wait > 0:
         raise ApiError(
@@ -114,6 +127,30 @@ def identify(request: Request) -> Caller:
             {"Retry-After": retry_after_header(wait)},
         )
     return Caller(key)
+
+
+def _matching_key(state: ApiState, presented: str, client: str) -> ApiKey:
+    """The configured key ``presented`` is; a wrong one is logged and counted against ``client``.
+
+    An address that sent too many wrong keys gets 429 without its key being compared.
+    """
+    wait = state.failed_keys.wait(client)
+    if wait > 0:
+        raise ApiError(
+            429,
+            "too_many_failed_keys",
+            "too many wrong API keys from this address; retry after the Retry-After seconds",
+            {"Retry-After": retry_after_header(wait)},
+        )
+    key = state.keyring.match(presented)
+    if key is None:
+        state.failed_keys.acquire(client)
+        ident = key_ident(presented.encode())
+        log.warning("invalid API key", extra={"client": client, "key_ident": ident})
+        raise ApiError(
+            401, "invalid_api_key", "the API key is not valid", {"WWW-Authenticate": "Bearer"}
+        )
+    return key
 
 
 def _admit(state: ApiState, caller: Caller, scope: Scope) -> None:
@@ -137,6 +174,7 @@ async def read_access(request: Request) -> Caller:
     state = state_of(request)
     if state.settings.api_require_auth_for_reads:
         _admit(state, caller, Scope.READ)
+    request.scope[_ADMITTED] = caller
     return caller
 
 
@@ -148,4 +186,22 @@ async def write_access(
     """Admit callers whose key holds the write scope (the security schemes document it)."""
     caller = identify(request)
     _admit(state_of(request), caller, Scope.WRITE)
+    request.scope[_ADMITTED] = caller
     return caller
+
+
+def json_body(model: type[M]) -> Callable[[Request], Awaitable[M]]:
+    """A dependency reading the body as ``model``, only once the route's guard admitted the caller.
+
+    Declare the guard in the route's ``dependencies=``: FastAPI solves those first.
+    """
+
+    async def read(request: Request) -> M:
+        if _ADMITTED not in request.scope:
+            raise RuntimeError(f"{request.url.path} reads its body before admitting the caller")
+        if not is_json(request.headers.get("content-type")):
+            raise invalid_body(JSON_ONLY)
+        raw = await read_body(request, state_of(request).settings.api_max_body_bytes)
+        return validated(model, decode_json(raw))
+
+    return read

@@ -9,28 +9,45 @@ from fastapi import APIRouter, Depends, Path, Query
 from starlette.responses import Response
 
 from petrosa_api import examples
-from petrosa_api.api.deps import BusDep, MetadataDep, StateDep, read_access, write_access
+from petrosa_api.api.deps import (
+    BusDep,
+    MetadataDep,
+    StateDep,
+    json_body,
+    read_access,
+    write_access,
+)
 from petrosa_api.backfill import request_backfill
 from petrosa_api.errors import ApiError
 from petrosa_api.formats import json_response
 from petrosa_api.health import render
-from petrosa_api.schemas import SYMBOL_PATTERN, BackfillRequest, Item, Listing, documented
+from petrosa_api.schemas import (
+    BackfillRequest,
+    Item,
+    Listing,
+    SymbolFilter,
+    documented,
+    json_request,
+)
 from petrosa_core.metadata import JobStatus
 
 log = logging.getLogger("petrosa.api")
 
 router = APIRouter(prefix="/backfill", tags=["backfill"])
 
+BackfillBody = Annotated[BackfillRequest, Depends(json_body(BackfillRequest))]
+
 
 @router.post(
     "/start",
     status_code=202,
     response_model=Item,
-    responses=documented(examples.BACKFILL_STARTED, 400, 401, 403, 429, 503, status=202),
+    responses=documented(examples.BACKFILL_STARTED, 400, 401, 403, 413, 429, 503, status=202),
     dependencies=[Depends(write_access)],
+    openapi_extra=json_request(BackfillRequest),
 )
 async def start(
-    request: BackfillRequest, state: StateDep, bus: BusDep, metadata: MetadataDep
+    request: BackfillBody, state: StateDep, bus: BusDep, metadata: MetadataDep
 ) -> Response:
     """Send the request to the backfillers (NATS request/reply) and return their job.
 
@@ -56,7 +73,7 @@ async def start(
 async def jobs(
     metadata: MetadataDep,
     status: Annotated[JobStatus | None, Query(description="Only jobs in this state")] = None,
-    symbol: Annotated[str | None, Query(pattern=SYMBOL_PATTERN)] = None,
+    symbol: SymbolFilter = None,
     type: Annotated[
         Literal["candles", "funding_rates", "agg_trades"] | None,
         Query(description="Only jobs of this data type"),

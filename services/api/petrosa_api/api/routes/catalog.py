@@ -15,7 +15,7 @@ from petrosa_api.errors import ApiError
 from petrosa_api.formats import json_response
 from petrosa_api.health import render
 from petrosa_api.rows import SHAPES, type_name
-from petrosa_api.schemas import SYMBOL_PATTERN, Interval, Item, Listing, documented
+from petrosa_api.schemas import Interval, Item, Listing, SymbolFilter, documented
 from petrosa_core.models import RECORD_TYPES, DatasetKind
 
 router = APIRouter(prefix="/catalog", tags=["catalog"], dependencies=[Depends(read_access)])
@@ -34,7 +34,7 @@ DatasetIdParam = Annotated[
 @router.get("/datasets", response_model=Listing, responses=documented(examples.DATASETS, 429))
 async def datasets(
     catalog: CatalogDep,
-    symbol: Annotated[str | None, Query(pattern=SYMBOL_PATTERN)] = None,
+    symbol: SymbolFilter = None,
     kind: Annotated[DatasetKind | None, Query(description="Dataset kind")] = None,
     interval: Annotated[Interval | None, Query(description="Candle interval")] = None,
 ) -> Response:

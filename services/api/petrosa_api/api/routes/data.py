@@ -24,7 +24,7 @@ from petrosa_api.formats import (
     parquet_response,
 )
 from petrosa_api.rows import SHAPES
-from petrosa_api.schemas import SYMBOL_PATTERN, DataPage, Interval, Order, documented
+from petrosa_api.schemas import DataPage, Interval, Order, Pair, documented
 from petrosa_api.times import check_range, parse_time
 from petrosa_core.market import MarketStore, Page
 from petrosa_core.models import DatasetId, DatasetKind
@@ -32,13 +32,15 @@ from petrosa_core.models import DatasetId, DatasetKind
 router = APIRouter(prefix="/data", tags=["data"], dependencies=[Depends(read_access)])
 
 MAX_LIMIT = 10_000
-# offset= re-reads every skipped record; past this, clients must page with cursors.
-MAX_OFFSET = 1_000_000
+# offset= re-reads every skipped record: capping offset + limit at one full page bounds an
+# anonymous request to two store reads. Past it, clients page with cursors, which cost the
+# same at any depth.
+MAX_OFFSET_END = 10_000
+OFFSET_HELP = (
+    f"Skip this many records; offset + limit may be at most {MAX_OFFSET_END}. "
+    "Read further with cursor= set to next_cursor (faster at any depth)"
+)
 
-Pair = Annotated[
-    str,
-    Query(pattern=SYMBOL_PATTERN, description="Binance symbol", examples=["XRPUSDT"]),
-]
 TIME_HELP = "Epoch milliseconds or ISO-8601 (UTC if no offset is given)"
 
 
@@ -67,7 +69,9 @@ async def page_params(
     ] = None,
     offset: Annotated[
         int | None,
-        Query(ge=0, le=MAX_OFFSET, description="Skip this many records (slower than cursor)"),
+        # The bound depends on limit, so the check is ours (a 400 that names the way on);
+        # the schema still states the largest offset any request may give.
+        Query(ge=0, description=OFFSET_HELP, json_schema_extra={"maximum": MAX_OFFSET_END - 1}),
     ] = None,
     format: Annotated[Format | None, Query(description="json (default), csv or parquet")] = None,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
@@ -92,6 +96,13 @@ def _window(params: PageParams) -> _Window:
     check_range(start, end)
     if params.cursor is not None and params.offset:
         raise ApiError(400, "bad_pagination", "give cursor or offset, not both")
+    if params.offset and params.offset + params.limit > MAX_OFFSET_END:
+        raise ApiError(
+            400,
+            "offset_too_large",
+            f"offset + limit may be at most {MAX_OFFSET_END}; to read further, page with "
+            "cursor= set to the previous page's next_cursor",
+        )
     return _Window(start, end, params.order or "asc")
 
 

@@ -20,7 +20,7 @@ from petrosa_api.api.deps import (
 from petrosa_api.errors import ApiError
 from petrosa_api.formats import json_response
 from petrosa_api.health import connection_stats, dataset_health, summarise
-from petrosa_api.schemas import SYMBOL_PATTERN, Interval, Liveness, Readiness, documented
+from petrosa_api.schemas import Interval, Liveness, Pair, Readiness, documented
 from petrosa_api.times import iso_or_none
 from petrosa_core.errors import StoreError
 from petrosa_core.http import liveness_answer
@@ -123,7 +123,7 @@ async def audit_status(catalog: CatalogDep, metadata: MetadataDep) -> Response:
 async def health_of(
     catalog: CatalogDep,
     metadata: MetadataDep,
-    pair: Annotated[str, Query(pattern=SYMBOL_PATTERN, examples=["XRPUSDT"])],
+    pair: Pair,
     period: Annotated[Interval | None, Query(description="Candle interval")] = None,
     findings: Annotated[int, Query(ge=0, le=1000, description="Recent findings to list")] = 20,
 ) -> Response:
