@@ -19,6 +19,7 @@ import pytest
 
 from petrosa_core.binance import parse_frame
 from petrosa_core.errors import ParseError
+from petrosa_core.health import weighted_score
 from petrosa_core.market import open_market_store
 from petrosa_core.metadata import MetadataStore
 from petrosa_core.models import Candle, DatasetId, DatasetKind, FundingRate, Record
@@ -82,14 +83,18 @@ async def fill_metadata(url: str) -> dict[str, Any]:
     try:
         await store.register_dataset(XRP_5M, source="binance_ws", description="XRPUSDT 5m")
         await store.register_dataset(EMPTY_REGISTERED, source="binance_rest")
-        for measured_at, score in ((1_637_534_000_000, 0.5), (1_637_534_112_000, 0.98)):
+        # Scored as the auditor scores: the weighted components on the 0..100 scale.
+        stale = {"completeness": 0.99, "validity": 0.5, "freshness": 0.0, "consistency": 0.95}
+        latest = {"completeness": 0.99, "validity": 1.0, "freshness": 1.0, "consistency": 0.95}
+        for measured_at, parts in ((1_637_534_000_000, stale), (1_637_534_112_000, latest)):
             await store.add_health(
-                XRP_5M, score=score, completeness=0.99, validity=1.0, freshness=1.0,
-                consistency=0.95, details={"gaps": 0}, measured_at=measured_at,
+                XRP_5M, score=weighted_score(parts), **parts, details={"gaps": 0},
+                measured_at=measured_at,
             )  # fmt: skip
+        funding = {"completeness": 0.5, "validity": 1.0, "freshness": 0.2, "consistency": 1.0}
         await store.add_health(
-            XRP_FUNDING, score=0.6, completeness=0.5, validity=1.0, freshness=0.2,
-            consistency=1.0, details={}, measured_at=1_637_534_000_000,
+            XRP_FUNDING, score=weighted_score(funding), **funding, details={},
+            measured_at=1_637_534_000_000,
         )  # fmt: skip
         finding = await store.add_finding(
             XRP_5M, "gaps", "warning", 1_636_934_400_000, 1_636_935_000_000, {"missing": 2}

@@ -28,7 +28,7 @@ async def test_dataset_health_has_the_latest_score_its_components_and_findings(
     [health] = (await get(api, "/health", pair="XRPUSDT", period="5m"))["data"]
 
     assert health["dataset_id"] == "candles:XRPUSDT:5m"
-    assert (health["score"], health["band"]) == (0.98, "healthy")
+    assert (health["score"], health["band"]) == (99.1, "healthy")
     assert health["components"] == {
         "completeness": 0.99, "validity": 1.0, "freshness": 1.0, "consistency": 0.95,
     }  # fmt: skip
@@ -44,8 +44,8 @@ async def test_health_of_a_pair_lists_each_of_its_datasets(api: Api) -> None:
     rows = (await get(api, "/health", pair="XRPUSDT"))["data"]
 
     assert [(r["dataset_id"], r["score"]) for r in rows] == [
-        ("candles:XRPUSDT:5m", 0.98),
-        ("funding_rates:XRPUSDT", 0.6),
+        ("candles:XRPUSDT:5m", 99.1),
+        ("funding_rates:XRPUSDT", 64.0),
     ]
 
 
@@ -63,7 +63,7 @@ async def test_summary_and_audit_status_come_from_the_auditors_tables(
         "degraded_datasets": 0,
         "unhealthy_datasets": 1,
         "unscored_datasets": total - 2,
-        "overall_score": 0.79,
+        "overall_score": 81.55,
         "open_findings": 1,
         "failing": {},
     }
@@ -113,7 +113,7 @@ async def test_catalog_lists_datasets_with_range_health_and_freshness(api: Api) 
     assert row["record_count"] == 1999
     assert row["first_time_iso"] == "2021-11-15T00:00:00.000Z"
     assert row["last_time_iso"] == "2021-11-21T22:30:00.000Z"
-    assert row["health_score"] == 0.98
+    assert row["health_score"] == 99.1
     assert row["freshness_seconds"] > 0
     assert (row["source"], row["description"]) == ("binance_ws", "XRPUSDT 5m")
 

@@ -89,7 +89,7 @@ DATASET: dict[str, Any] = {
     "last_time": 1637534100000,
     "last_time_iso": "2021-11-21T22:35:00.000Z",
     "freshness_seconds": 12.5,
-    "health_score": 0.98,
+    "health_score": 99.1,
     "health_freshness": 1.0,
     "health_measured_time": 1637534112000,
     "source": "binance_ws",
@@ -165,7 +165,7 @@ HEALTH_SUMMARY: dict[str, Any] = {
         "degraded_datasets": 1,
         "unhealthy_datasets": 0,
         "unscored_datasets": 0,
-        "overall_score": 0.97,
+        "overall_score": 97.3,
         "open_findings": 2,
         "failing": {},
     }
@@ -200,7 +200,7 @@ DATASET_HEALTH: dict[str, Any] = {
     "data": [
         {
             "dataset_id": "candles:XRPUSDT:5m",
-            "score": 0.98,
+            "score": 99.1,
             "band": "healthy",
             "components": {
                 "completeness": 0.99,

@@ -1,6 +1,6 @@
 """Health figures from the auditor's tables, and connection statistics of the clients.
 
-Scores are 0..1: healthy from 0.9, degraded from 0.7, unhealthy below.
+Scores and bands are the core's one scale (``petrosa_core.health``): 0..100.
 """
 
 from __future__ import annotations
@@ -14,19 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from petrosa_api.catalog import Entry
 from petrosa_api.times import iso_or_none
 from petrosa_core.bus import Bus
+from petrosa_core.health import band
 from petrosa_core.metadata import Finding, MetadataStore
 from petrosa_core.models import DatasetId
 
-HEALTHY = 0.9
-DEGRADED = 0.7
 # Metadata times named *_at are epoch ms; the API names such fields *_time.
 _ISO_EXTRA = ("range_start", "range_end")
-
-
-def band(score: float) -> str:
-    if score >= HEALTHY:
-        return "healthy"
-    return "degraded" if score >= DEGRADED else "unhealthy"
 
 
 def render(row: msgspec.Struct) -> dict[str, Any]:

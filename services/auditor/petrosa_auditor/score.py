@@ -1,18 +1,12 @@
-"""The health score of a dataset: four components in [0, 1], weighted into 0..100."""
+"""The health of a dataset: four components in [0, 1], scored on the core's 0..100 scale."""
 
 from __future__ import annotations
 
 import msgspec
 
-# Missing data hurts every consumer and is the commonest fault, so it weighs most; bad
-# values next; staleness matters to live trading; coarse/fine disagreement is rare and
-# only touches datasets stored at several intervals. See docs/auditor.md.
-WEIGHTS: dict[str, float] = {
-    "completeness": 0.4,
-    "validity": 0.3,
-    "freshness": 0.2,
-    "consistency": 0.1,
-}
+from petrosa_core.health import WEIGHTS, weighted_score
+
+__all__ = ["WEIGHTS", "Health", "ratio"]
 
 
 class Health(msgspec.Struct, frozen=True):
@@ -24,8 +18,7 @@ class Health(msgspec.Struct, frozen=True):
     @property
     def score(self) -> float:
         """The weighted components scaled to 0..100, to two decimals."""
-        parts = msgspec.structs.asdict(self)
-        return round(100 * sum(WEIGHTS[name] * float(parts[name]) for name in WEIGHTS), 2)
+        return weighted_score(msgspec.structs.asdict(self))
 
 
 def ratio(good: int, total: int) -> float:
