@@ -29,7 +29,6 @@ from petrosa_core.models import (
     Ticker,
     Trade,
 )
-from petrosa_core.symbols import SYMBOL_PATTERN
 
 _KNOWN_INTERVALS = frozenset(INTERVALS)
 
@@ -40,14 +39,13 @@ _MAX = sys.float_info.max
 Finite = Annotated[float, Meta(ge=-_MAX, le=_MAX)]
 Price = Annotated[float, Meta(gt=0.0, le=_MAX)]
 Amount = Annotated[float, Meta(ge=0.0, le=_MAX)]
-Symbol = Annotated[str, Meta(pattern=SYMBOL_PATTERN)]
 Levels = tuple[tuple[Price, Amount], ...]
 
 
 class Payload(msgspec.Struct, tag_field="e", gc=False):
     """Base of every payload; the ``e`` key picks the subclass."""
 
-    symbol: Symbol = field(name="s")
+    symbol: str = field(name="s")  # checked once per new name by the parser
     event_time: Millis = field(name="E")
 
 
