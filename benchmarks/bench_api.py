@@ -25,11 +25,11 @@ import httpx
 from benchmarks._report import table
 from petrosa_core.market import open_market_store
 from petrosa_core.models import Candle, DatasetId, DatasetKind
-from tests.harness.recorded import csv_candles
+from tests.harness.recorded import RECORDINGS, csv_candles
 from tests.harness.servers import NatsServer
 
 REPO = Path(__file__).resolve().parents[1]
-CANDLES_FILE = REPO.parent / "shared" / "data" / "xrpusdt_perp_5m_klines.csv"
+CANDLES_FILE = RECORDINGS / "xrpusdt_perp_5m_klines.csv"
 CONCURRENCY = 16
 FIVE_MIN = 300_000
 TARGET_RATIO = 0.3

@@ -32,9 +32,10 @@ from pymongo import AsyncMongoClient, ReplaceOne
 from benchmarks._report import table
 from petrosa_core.market import WriteResult, open_market_store
 from petrosa_core.models import Candle, DatasetId, DatasetKind, Record, Trade
+from tests.harness.recorded import RECORDINGS
 from tests.harness.servers import MariaDB, MongoWireServer
 
-KLINES = Path(__file__).resolve().parents[2] / "shared" / "data" / "xrpusdt_perp_5m_klines.csv"
+KLINES = RECORDINGS / "xrpusdt_perp_5m_klines.csv"
 REPEATS = 5
 BATCH = 2_000  # the ingestor's default flush size
 SQL_ROWS = 50_000

@@ -15,17 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.recorded import RECORDINGS
 from tests.harness.servers import MariaDB, MongoWireServer, NatsServer
-
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-WS_FRAMES = SHARED_DATA / "binance_usdm_ws_frames.jsonl"
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"recorded data folder {SHARED_DATA} is absent (CI always has it)")
-    return SHARED_DATA
+    """The folder of recorded real market data, ``tests/fixtures``."""
+    return RECORDINGS
 
 
 @pytest.fixture(scope="session")

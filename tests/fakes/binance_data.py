@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from petrosa_core.models import Candle
+from tests.harness.recorded import RECORDINGS
 
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+DEFAULT_DATA_DIR = RECORDINGS
 
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS

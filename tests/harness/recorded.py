@@ -7,6 +7,10 @@ from pathlib import Path
 
 from petrosa_core.models import Candle
 
+# Real Binance recordings the tests, the fake exchange and the benchmarks replay; they ship
+# with the repository so a bare clone runs every test.
+RECORDINGS = Path(__file__).resolve().parents[1] / "fixtures"
+
 
 def candle(symbol: str, interval: str, step: int, row: list[str]) -> Candle:
     """A closed candle from a CSV row ``open_time_ms,open,high,low,close,volume``.
