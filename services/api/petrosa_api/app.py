@@ -12,6 +12,7 @@ from petrosa_api.errors import install_error_handlers
 from petrosa_api.middleware import RequestContextMiddleware, install_log_filter
 from petrosa_api.settings import ApiSettings
 from petrosa_api.state import ApiState
+from petrosa_core import __version__
 from petrosa_core.http import serve_http
 from petrosa_core.runtime import Runtime, run_service
 from petrosa_core.wiring import connect_bus, open_stores
@@ -30,7 +31,7 @@ sets `API_REQUIRE_AUTH_FOR_READS`; writes need a key with the `write` scope, sen
 
 def create_app(state: ApiState) -> FastAPI:
     """The app with every route; its clients arrive in ``state`` as startup connects them."""
-    app = FastAPI(title="Petrosa Data Manager", version="0.1.0", description=DESCRIPTION)
+    app = FastAPI(title="Petrosa Data Manager", version=__version__, description=DESCRIPTION)
     app.state.api = state
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)

@@ -9,6 +9,8 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from petrosa_core import __version__
+
 SERVICES = ("ingestor", "auditor", "backfiller", "analytics", "api")
 
 Handler = Callable[[argparse.Namespace], int | None]
@@ -92,6 +94,7 @@ COMMANDS: dict[str, Command] = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="petrosa", description="Petrosa Data Manager")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, command in COMMANDS.items():
         sub = commands.add_parser(name, help=command.help, description=command.help)
