@@ -329,9 +329,19 @@ def test_dockerignore_keeps_every_path_the_build_copies() -> None:
         if line.startswith("COPY ") and "--from=" not in line
         for source in line.split()[1:-1]
     }
-    assert copied == {"pyproject.toml", "README.md", "libs", "services"}
+    assert copied == {"pyproject.toml", "uv.lock", "README.md", "libs", "services"}
     reincluded = ignore[ignore.index("*") + 1 :]
     assert {f"!{path}" for path in copied} <= set(reincluded)
+
+
+def test_image_installs_the_locked_runtime_set_with_the_makefiles_uv() -> None:
+    build, _ = dockerfile_stages()
+    pinned = re.search(r"^UV_VERSION := (\S+)$", (ROOT / "Makefile").read_text(), re.M)
+    assert pinned is not None
+    assert f"ARG UV_VERSION={pinned[1]}" in build
+    syncs = [line for line in build if line.startswith("RUN uv sync")]
+    assert len(syncs) == 2
+    assert all("--locked --no-dev" in line for line in syncs)
 
 
 def test_chart_metadata_matches_the_package() -> None:
