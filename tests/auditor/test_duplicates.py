@@ -15,8 +15,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 from petrosa_auditor.audit import Auditor
 from petrosa_auditor.context import AuditConfig, Scope
 from petrosa_auditor.findings import DUPLICATES, GAPS, WARNING
-from petrosa_auditor.legacy_mongo import LegacyMongoDuplicates
 from petrosa_auditor.recorder import Recorder, Run
+from petrosa_core.market import DuplicateScanner, open_duplicate_scanner
 from petrosa_core.market._mongo_layout import to_document
 from petrosa_core.metadata import FindingStatus, MetadataStore
 from petrosa_core.models import Candle
@@ -67,8 +67,10 @@ async def seed(url: str, raw: AsyncCollection[Doc], shared: Path) -> list[Candle
     return candles
 
 
-def scanner(url: str) -> LegacyMongoDuplicates:
-    return LegacyMongoDuplicates.open(url)
+def scanner(url: str) -> DuplicateScanner:
+    opened = open_duplicate_scanner(url)
+    assert opened is not None
+    return opened
 
 
 async def test_copies_under_other_ids_are_found_as_runs_of_keys(
@@ -143,3 +145,8 @@ async def test_removal_keeps_the_copy_the_strategy_names(
         (FindingStatus.RESOLVED, t[100], t[101], True),
         (FindingStatus.RESOLVED, t[50], t[50], True),
     ]
+
+
+def test_sql_stores_get_no_scanner_as_they_cannot_hold_copies(sqlite_url: str) -> None:
+    assert open_duplicate_scanner(sqlite_url) is None
+    assert open_duplicate_scanner("mysql+asyncmy://root@127.0.0.1/petrosa") is None

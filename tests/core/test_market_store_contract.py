@@ -442,6 +442,17 @@ def _unreachable_url(backend: str, tmp_path: Path) -> str:
     return f"mongodb://127.0.0.1:{port}/petrosa?serverSelectionTimeoutMS=300&connectTimeoutMS=300"
 
 
+async def test_pool_status_names_the_backend_without_touching_it(market_url: str) -> None:
+    """The API's /health/connections reads this; a store not yet used still answers."""
+    backend = {"sqlite+aiosqlite": "sqlite", "mysql+asyncmy": "mysql", "mongodb": "mongodb"}
+    opened = await open_market_store(market_url)
+    try:
+        status = opened.pool_status()
+    finally:
+        await opened.close()
+    assert status["backend"] == backend[market_url.partition("://")[0]]
+
+
 @pytest.mark.parametrize("backend", list(_URL_FIXTURES))
 async def test_unreachable_store_raises_store_unavailable(backend: str, tmp_path: Path) -> None:
     with pytest.raises(StoreUnavailable):

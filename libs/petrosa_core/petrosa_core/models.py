@@ -6,6 +6,7 @@ exactly as ``float(str)`` would. Each record knows its natural key and its time.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar, Literal
 
@@ -256,34 +257,47 @@ class BookTicker(msgspec.Struct, frozen=True, gc=False):
 
 Record = Candle | Trade | DepthUpdate | MarkPrice | FundingRate | Ticker | BookTicker
 
-RECORD_TYPES: dict[DatasetKind, type[Record]] = {
-    DatasetKind.CANDLES: Candle,
-    DatasetKind.TRADES: Trade,
-    DatasetKind.DEPTH: DepthUpdate,
-    DatasetKind.MARK_PRICES: MarkPrice,
-    DatasetKind.FUNDING_RATES: FundingRate,
-    DatasetKind.TICKERS: Ticker,
-    DatasetKind.BOOK_TICKERS: BookTicker,
+
+@dataclass(frozen=True, slots=True)
+class KindSpec:
+    """What the stores and checks need to know about one dataset kind, stated once."""
+
+    kind: DatasetKind
+    record_type: type[Record]
+    # The field that orders the kind in time and bounds range queries.
+    time_field: str
+    # The field holding ``record.key``, the integer ``MarketStore.keys`` returns.
+    key_field: str
+    # The natural key beside ``symbol`` (and ``interval`` for candles).
+    key_fields: tuple[str, ...]
+    # The paging order: time, then key, then the rest of the natural key. Trade ids of the
+    # two trade types overlap, so the type breaks the last tie ("agg" before "raw").
+    order_fields: tuple[str, ...]
+    # Fields holding epoch-millisecond times, stored as the database's timestamp type.
+    time_fields: tuple[str, ...]
+
+
+def _spec(record_type: type[Record], time_field: str, *key_fields: str) -> KindSpec:
+    key_field = key_fields[-1]  # trades are keyed (trade_type, trade_id)
+    order = tuple(dict.fromkeys((time_field, key_field, *key_fields)))
+    times = tuple(n for n in record_type.__struct_fields__ if n.endswith("_time"))
+    return KindSpec(record_type.kind, record_type, time_field, key_field, key_fields, order, times)
+
+
+KIND_SPECS: dict[DatasetKind, KindSpec] = {
+    spec.kind: spec
+    for spec in (
+        _spec(Candle, "open_time", "open_time"),
+        _spec(Trade, "trade_time", "trade_type", "trade_id"),
+        _spec(DepthUpdate, "event_time", "final_update_id"),
+        _spec(MarkPrice, "event_time", "event_time"),
+        _spec(FundingRate, "funding_time", "funding_time"),
+        _spec(Ticker, "event_time", "event_time"),
+        _spec(BookTicker, "event_time", "update_id"),
+    )
 }
 
-# Name of the field that orders each kind in time and bounds range queries.
-TIME_FIELD: dict[DatasetKind, str] = {
-    DatasetKind.CANDLES: "open_time",
-    DatasetKind.TRADES: "trade_time",
-    DatasetKind.DEPTH: "event_time",
-    DatasetKind.MARK_PRICES: "event_time",
-    DatasetKind.FUNDING_RATES: "funding_time",
-    DatasetKind.TICKERS: "event_time",
-    DatasetKind.BOOK_TICKERS: "event_time",
-}
-
-# Fields forming the natural key beside ``symbol`` (and ``interval`` for candles).
-KEY_FIELDS: dict[DatasetKind, tuple[str, ...]] = {
-    DatasetKind.CANDLES: ("open_time",),
-    DatasetKind.TRADES: ("trade_type", "trade_id"),
-    DatasetKind.DEPTH: ("final_update_id",),
-    DatasetKind.MARK_PRICES: ("event_time",),
-    DatasetKind.FUNDING_RATES: ("funding_time",),
-    DatasetKind.TICKERS: ("event_time",),
-    DatasetKind.BOOK_TICKERS: ("update_id",),
-}
+# Views of the specs for callers that need one fact of every kind.
+RECORD_TYPES: dict[DatasetKind, type[Record]] = {k: s.record_type for k, s in KIND_SPECS.items()}
+TIME_FIELD: dict[DatasetKind, str] = {k: s.time_field for k, s in KIND_SPECS.items()}
+KEY_FIELDS: dict[DatasetKind, tuple[str, ...]] = {k: s.key_fields for k, s in KIND_SPECS.items()}

@@ -9,12 +9,12 @@ from statistics import fmean
 from typing import Any
 
 import msgspec
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from petrosa_api.catalog import Entry
 from petrosa_api.times import iso_or_none
 from petrosa_core.bus import Bus
 from petrosa_core.health import band
+from petrosa_core.market import MarketStore
 from petrosa_core.metadata import Finding, MetadataStore
 from petrosa_core.models import DatasetId
 
@@ -83,36 +83,6 @@ async def dataset_health(
     return row
 
 
-def _engine_stats(engine: AsyncEngine) -> dict[str, Any]:
-    pool = engine.pool
-    stats: dict[str, Any] = {
-        "backend": engine.dialect.name,
-        "pool_class": type(pool).__name__,
-        "status": pool.status(),
-    }
-    for name in ("size", "checkedin", "checkedout", "overflow"):
-        reading = getattr(pool, name, None)
-        if callable(reading):
-            stats[name] = reading()
-    return stats
-
-
-def store_stats(store: object) -> dict[str, Any]:
-    """Pool figures of a store's client; stores keep their clients private, so look gently."""
-    engine = getattr(store, "_engine", None)
-    if isinstance(engine, AsyncEngine):
-        return _engine_stats(engine)
-    client = getattr(store, "_client", None)
-    options = getattr(getattr(client, "options", None), "pool_options", None)
-    if options is not None:
-        return {
-            "backend": "mongodb",
-            "max_pool_size": options.max_pool_size,
-            "min_pool_size": options.min_pool_size,
-        }
-    return {"backend": type(store).__name__}
-
-
 def _nats_stats(bus: Bus | None) -> dict[str, Any]:
     if bus is None:
         return {"connected": False}
@@ -125,9 +95,11 @@ def _nats_stats(bus: Bus | None) -> dict[str, Any]:
     }
 
 
-def connection_stats(market: object, metadata: object, bus: Bus | None) -> dict[str, Any]:
+def connection_stats(
+    market: MarketStore, metadata: MetadataStore, bus: Bus | None
+) -> dict[str, Any]:
     return {
-        "market_store": store_stats(market),
-        "metadata_store": store_stats(metadata),
+        "market_store": market.pool_status(),
+        "metadata_store": metadata.pool_status(),
         "nats": _nats_stats(bus),
     }

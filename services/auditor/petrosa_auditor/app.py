@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from petrosa_auditor.audit import Auditor, DuplicateScanner
+from petrosa_auditor.audit import Auditor
 from petrosa_auditor.context import AuditConfig
-from petrosa_auditor.legacy_mongo import LegacyMongoDuplicates
 from petrosa_auditor.recorder import Recorder
 from petrosa_auditor.repair import AutoBackfill
 from petrosa_auditor.service import AuditorService
@@ -12,22 +11,17 @@ from petrosa_auditor.settings import AuditorSettings
 from petrosa_core.bus import Bus, as_bus_error
 from petrosa_core.http import health_app, serve_http
 from petrosa_core.leader import LeaderElector
-from petrosa_core.market import MarketStore
+from petrosa_core.market import DuplicateScanner, MarketStore, open_duplicate_scanner
 from petrosa_core.metadata import MetadataStore
 from petrosa_core.runtime import Runtime, run_service
 from petrosa_core.wiring import connect_bus, open_stores
 
 
-def is_mongo(url: str) -> bool:
-    return url.partition("://")[0].lower() in ("mongodb", "mongodb+srv")
-
-
-def open_duplicate_scanner(runtime: Runtime, url: str) -> DuplicateScanner | None:
+def open_legacy_scanner(runtime: Runtime, url: str) -> DuplicateScanner | None:
     """The legacy-copy scanner, on MongoDB only: other backends cannot hold copies."""
-    if not is_mongo(url):
-        return None
-    legacy = LegacyMongoDuplicates.open(url)
-    runtime.add_closer("legacy_duplicates", legacy.close)
+    legacy = open_duplicate_scanner(url)
+    if legacy is not None:
+        runtime.add_closer("legacy_duplicates", legacy.close)
     return legacy
 
 
@@ -88,7 +82,7 @@ async def build_service(runtime: Runtime, settings: AuditorSettings) -> AuditorS
     """Connect everything the auditor needs; each client registers its closer."""
     bus = await connect_bus(runtime, settings)
     stores = await open_stores(runtime, settings)
-    duplicates = open_duplicate_scanner(runtime, settings.market_store_url)
+    duplicates = open_legacy_scanner(runtime, settings.market_store_url)
     return assemble(settings, bus, stores.market, stores.metadata, duplicates)
 
 

@@ -8,20 +8,24 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
 
 from petrosa_auditor.candles import audit_candles
-from petrosa_auditor.checks.duplicates import DuplicateGroup, flag_groups
+from petrosa_auditor.checks.duplicates import flag_groups
 from petrosa_auditor.context import AuditConfig, AuditContext, Outcome, Scope
 from petrosa_auditor.findings import DUPLICATES, GAPS, WARNING, Findings, Runs
 from petrosa_auditor.reader import TimedReader
-from petrosa_auditor.report import CheckResult, DatasetReport, Removal
+from petrosa_auditor.report import CheckResult, DatasetReport
 from petrosa_auditor.score import Health, ratio
-from petrosa_auditor.settings import DuplicateStrategy
 from petrosa_auditor.streams import audit_stream
 from petrosa_core.errors import ValidationError
-from petrosa_core.market import MarketStore
+from petrosa_core.market import (
+    DuplicateGroup,
+    DuplicateScanner,
+    DuplicateStrategy,
+    MarketStore,
+    Removal,
+)
 from petrosa_core.models import DatasetId, DatasetKind
 from petrosa_core.symbols import check_symbol
 
@@ -34,18 +38,6 @@ REMOVAL_BATCH = 500
 
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-class DuplicateScanner(Protocol):
-    """Finds copies of one natural key stored under different ids, and removes them."""
-
-    def scan(
-        self, dataset: DatasetId, start: int | None, end: int | None
-    ) -> AsyncIterator[DuplicateGroup]: ...
-
-    async def remove(
-        self, dataset: DatasetId, groups: Sequence[DuplicateGroup], strategy: DuplicateStrategy
-    ) -> list[Removal]: ...
 
 
 class Auditor:

@@ -15,15 +15,14 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from petrosa_auditor.app import build_auditor, is_mongo
-from petrosa_auditor.audit import Auditor, DuplicateScanner, intervals_of
+from petrosa_auditor.app import build_auditor
+from petrosa_auditor.audit import Auditor, intervals_of
 from petrosa_auditor.context import Scope
-from petrosa_auditor.legacy_mongo import LegacyMongoDuplicates
 from petrosa_auditor.recorder import Recorder, Run
 from petrosa_auditor.report import DatasetReport, render
 from petrosa_auditor.settings import AuditorSettings
 from petrosa_core.errors import ConfigError, PetrosaError, ValidationError
-from petrosa_core.market import open_market_store
+from petrosa_core.market import open_duplicate_scanner, open_market_store
 from petrosa_core.metadata import MetadataStore
 from petrosa_core.models import DatasetId
 from petrosa_core.settings import load_settings
@@ -72,14 +71,9 @@ async def run_audit(args: argparse.Namespace, settings: AuditorSettings) -> list
     """Open the stores, audit what ``args`` names, record if asked, close everything."""
     dataset = DatasetId.parse(args.dataset) if args.dataset else None
     market = await open_market_store(settings.market_store_url)
-    legacy = (
-        LegacyMongoDuplicates.open(settings.market_store_url)
-        if is_mongo(settings.market_store_url)
-        else None
-    )
+    legacy = open_duplicate_scanner(settings.market_store_url)
     try:
-        duplicates: DuplicateScanner | None = legacy
-        auditor = build_auditor(settings, market, duplicates)
+        auditor = build_auditor(settings, market, legacy)
         if not args.record:
             auditor.removal = None  # a look, not a change
         reports = await _audit(auditor, dataset, scope_of(args, settings))

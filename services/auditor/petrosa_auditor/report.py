@@ -9,6 +9,7 @@ import msgspec
 
 from petrosa_auditor.checks.gaps import Gap
 from petrosa_auditor.score import Health
+from petrosa_core.market import Removal
 from petrosa_core.metadata import FindingIn
 
 
@@ -18,15 +19,6 @@ class CheckResult(msgspec.Struct, frozen=True):
     check: str
     findings: list[FindingIn]
     total: int
-
-
-class Removal(msgspec.Struct, frozen=True):
-    """Copies of one natural key removed, keeping the copy the strategy chose."""
-
-    key: list[Any]
-    time: int
-    kept: str
-    removed: list[str]
 
 
 class DatasetReport(msgspec.Struct, frozen=True):

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field
 
+from petrosa_core.market import DuplicateStrategy
 from petrosa_core.settings import CoreSettings
-
-DuplicateStrategy = Literal["keep_newest", "keep_oldest"]
 
 
 class AuditorSettings(CoreSettings):

@@ -1,6 +1,13 @@
 """The market store: time-series records per dataset, behind one protocol."""
 
 from petrosa_core.errors import ConfigError
+from petrosa_core.market._rules import MAX_LIMIT
+from petrosa_core.market.duplicates import (
+    DuplicateGroup,
+    DuplicateScanner,
+    DuplicateStrategy,
+    Removal,
+)
 from petrosa_core.market.protocol import (
     DatasetInfo,
     MarketStore,
@@ -29,4 +36,29 @@ async def open_market_store(url: str) -> MarketStore:
     raise ConfigError(f"MARKET_STORE_URL scheme {scheme!r} is not supported; use one of {known}")
 
 
-__all__ = ["DatasetInfo", "MarketStore", "Order", "Page", "WriteResult", "open_market_store"]
+def open_duplicate_scanner(url: str) -> DuplicateScanner | None:
+    """A legacy-copy scanner on the market store's URL; ``None`` where copies cannot exist.
+
+    Only MongoDB holds the original service's documents, which may repeat a natural key.
+    """
+    if url.partition("://")[0].lower() not in _MONGO_SCHEMES:
+        return None
+    from petrosa_core.market._mongo_duplicates import MongoDuplicates
+
+    return MongoDuplicates.open(url)
+
+
+__all__ = [
+    "MAX_LIMIT",
+    "DatasetInfo",
+    "DuplicateGroup",
+    "DuplicateScanner",
+    "DuplicateStrategy",
+    "MarketStore",
+    "Order",
+    "Page",
+    "Removal",
+    "WriteResult",
+    "open_duplicate_scanner",
+    "open_market_store",
+]

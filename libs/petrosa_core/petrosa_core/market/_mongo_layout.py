@@ -13,8 +13,7 @@ from bson import DatetimeMS
 
 from petrosa_core.errors import StoreError, ValidationError
 from petrosa_core.models import (
-    RECORD_TYPES,
-    TIME_FIELD,
+    KIND_SPECS,
     Candle,
     DatasetId,
     DatasetKind,
@@ -23,34 +22,6 @@ from petrosa_core.models import (
 )
 
 Document = dict[str, Any]
-
-# Sort order of each kind: its time, then its key. Trade ids of the two trade types
-# overlap, so the type breaks the last tie ("agg" before "raw").
-ORDER_FIELDS: dict[DatasetKind, tuple[str, ...]] = {
-    DatasetKind.CANDLES: ("open_time",),
-    DatasetKind.TRADES: ("trade_time", "trade_id", "trade_type"),
-    DatasetKind.DEPTH: ("event_time", "final_update_id"),
-    DatasetKind.MARK_PRICES: ("event_time",),
-    DatasetKind.FUNDING_RATES: ("funding_time",),
-    DatasetKind.TICKERS: ("event_time",),
-    DatasetKind.BOOK_TICKERS: ("event_time", "update_id"),
-}
-
-# The field holding ``record.key``, the integer that ``keys()`` returns.
-KEY_FIELD: dict[DatasetKind, str] = {
-    DatasetKind.CANDLES: "open_time",
-    DatasetKind.TRADES: "trade_id",
-    DatasetKind.DEPTH: "final_update_id",
-    DatasetKind.MARK_PRICES: "event_time",
-    DatasetKind.FUNDING_RATES: "funding_time",
-    DatasetKind.TICKERS: "event_time",
-    DatasetKind.BOOK_TICKERS: "update_id",
-}
-
-_DATE_FIELDS: dict[DatasetKind, tuple[str, ...]] = {
-    kind: tuple(f.name for f in msgspec.structs.fields(cls) if f.name.endswith("_time"))
-    for kind, cls in RECORD_TYPES.items()
-}
 
 Position = tuple[int | str, ...]
 
@@ -104,7 +75,7 @@ def is_final(record: Record) -> bool:
 
 def to_document(record: Record) -> Document:
     doc: Document = {"_id": document_id(record), **msgspec.structs.asdict(record)}
-    for name in _DATE_FIELDS[record.kind]:
+    for name in KIND_SPECS[record.kind].time_fields:
         if doc[name] is not None:
             doc[name] = DatetimeMS(doc[name])
     return doc
@@ -113,7 +84,7 @@ def to_document(record: Record) -> Document:
 def from_document(kind: DatasetKind, doc: Document) -> Record:
     fields = {k: int(v) if isinstance(v, DatetimeMS) else v for k, v in doc.items() if k != "_id"}
     try:
-        record: Record = msgspec.convert(fields, RECORD_TYPES[kind])
+        record: Record = msgspec.convert(fields, KIND_SPECS[kind].record_type)
     except msgspec.ValidationError as exc:
         raise StoreError(f"stored {kind.value} document {doc.get('_id')!r}: {exc}") from exc
     return record
@@ -121,19 +92,19 @@ def from_document(kind: DatasetKind, doc: Document) -> Record:
 
 def position(kind: DatasetKind, doc: Document) -> Position:
     """Where a document sorts: its time in epoch ms, then its key fields."""
-    time_field, *rest = ORDER_FIELDS[kind]
+    time_field, *rest = KIND_SPECS[kind].order_fields
     # bson hands large integers back as ``Int64``; plain ``int`` keeps cursors encodable.
     keys = (doc[name] if name == "trade_type" else int(doc[name]) for name in rest)
     return (int(doc[time_field]), *keys)
 
 
 def position_types(kind: DatasetKind) -> tuple[type, ...]:
-    return tuple(str if name == "trade_type" else int for name in ORDER_FIELDS[kind])
+    return tuple(str if name == "trade_type" else int for name in KIND_SPECS[kind].order_fields)
 
 
 def time_of(kind: DatasetKind, doc: Document) -> int:
-    return int(doc[TIME_FIELD[kind]])
+    return int(doc[KIND_SPECS[kind].time_field])
 
 
 def key_of(kind: DatasetKind, doc: Document) -> int:
-    return int(doc[KEY_FIELD[kind]])
+    return int(doc[KIND_SPECS[kind].key_field])

@@ -15,9 +15,9 @@ import msgspec
 from bson import DatetimeMS
 
 from petrosa_core.errors import ValidationError
-from petrosa_core.market._mongo_layout import ORDER_FIELDS, Position
+from petrosa_core.market._mongo_layout import Position
 from petrosa_core.market.protocol import Order
-from petrosa_core.models import MAX_TIME_MS, TIME_FIELD, DatasetId
+from petrosa_core.models import KIND_SPECS, MAX_TIME_MS, DatasetId
 
 SECOND_MS = 1000
 # What BSON dates and longs can hold, so all a cursor can name.
@@ -114,14 +114,14 @@ class Window:
                 low = resume if low is None else max(low, resume)
             else:
                 high = resume + 1 if high is None else min(high, resume + 1)
-        query = time_filter(TIME_FIELD[self.dataset.kind], covering(low, high))
+        query = time_filter(KIND_SPECS[self.dataset.kind].time_field, covering(low, high))
         if self.trade_type is not None:
             query["trade_type"] = self.trade_type
         return query
 
     def sort(self) -> list[tuple[str, int]]:
         direction = 1 if self.order == "asc" else -1
-        return [(name, direction) for name in ORDER_FIELDS[self.dataset.kind]]
+        return [(name, direction) for name in KIND_SPECS[self.dataset.kind].order_fields]
 
     def admits(self, where: Position) -> bool:
         time = int(where[0])

@@ -9,24 +9,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from petrosa_core.errors import ValidationError
+from petrosa_core.market._rules import TRADE_TYPES, check_trade_type
 from petrosa_core.market._sql_tables import TABLES, order_columns, to_datetime
-from petrosa_core.models import MAX_TIME_MS, TIME_FIELD, DatasetId, DatasetKind, Record
+from petrosa_core.models import KIND_SPECS, MAX_TIME_MS, DatasetId, DatasetKind, Record
 
-MAX_LIMIT = 10_000
-TRADE_TYPES = ("agg", "raw")
 # What the tables can hold, so all a cursor can name; past these the driver would overflow.
 _TIMES = range(MAX_TIME_MS + 1)
 _IDS = range(-(2**63), 2**63)
-
-
-def check_limit(limit: int) -> None:
-    if not 1 <= limit <= MAX_LIMIT:
-        raise ValidationError("bad_limit", f"limit must be 1..{MAX_LIMIT}, not {limit}")
-
-
-def check_order(order: str) -> None:
-    if order not in ("asc", "desc"):
-        raise ValidationError("bad_order", f"order must be asc or desc, not {order!r}")
 
 
 def where(
@@ -40,24 +29,15 @@ def where(
     clauses = [table.c.symbol == dataset.symbol]
     if dataset.interval is not None:
         clauses.append(table.c.interval == dataset.interval)
-    time_column = table.c[TIME_FIELD[dataset.kind]]
+    time_column = table.c[KIND_SPECS[dataset.kind].time_field]
     if start is not None:
         clauses.append(time_column >= to_datetime(start))
     if end is not None:
         clauses.append(time_column < to_datetime(end))
     if trade_type is not None:
-        _check_trade_type(dataset, trade_type)
+        check_trade_type(dataset, trade_type)
         clauses.append(table.c.trade_type == trade_type)
     return clauses
-
-
-def _check_trade_type(dataset: DatasetId, trade_type: str) -> None:
-    if dataset.kind is not DatasetKind.TRADES:
-        raise ValidationError("unexpected_trade_type", f"{dataset} has no trade types")
-    if trade_type not in TRADE_TYPES:
-        raise ValidationError(
-            "bad_trade_type", f"trade_type must be agg or raw, not {trade_type!r}"
-        )
 
 
 def ordering(kind: DatasetKind, order: str) -> list[sa.UnaryExpression[Any]]:

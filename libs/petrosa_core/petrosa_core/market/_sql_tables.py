@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.sql.schema import SchemaItem
 
-from petrosa_core.models import RECORD_TYPES, TIME_FIELD, DatasetKind, Record
+from petrosa_core.models import KIND_SPECS, DatasetKind, Record
 
 EPOCH = datetime.fromtimestamp(0, UTC).replace(tzinfo=None)
 ONE_MS = timedelta(milliseconds=1)
@@ -153,17 +153,6 @@ TABLES: dict[DatasetKind, sa.Table] = {
     ),
 }
 
-# The natural key column beside symbol (and interval / trade_type) that orders ties in time.
-KEY_COLUMN: dict[DatasetKind, str] = {
-    DatasetKind.CANDLES: "open_time",
-    DatasetKind.TRADES: "trade_id",
-    DatasetKind.DEPTH: "final_update_id",
-    DatasetKind.MARK_PRICES: "event_time",
-    DatasetKind.FUNDING_RATES: "funding_time",
-    DatasetKind.TICKERS: "event_time",
-    DatasetKind.BOOK_TICKERS: "update_id",
-}
-
 
 def to_datetime(ms: int) -> datetime:
     return EPOCH + ms * ONE_MS
@@ -196,10 +185,7 @@ def to_ms(value: datetime) -> int:
 def order_columns(kind: DatasetKind) -> list[sa.Column[Any]]:
     """Columns of the (time, key) order; trades break a tie on id with the trade type."""
     table = TABLES[kind]
-    names = [TIME_FIELD[kind], KEY_COLUMN[kind]]
-    if kind is DatasetKind.TRADES:
-        names.append("trade_type")
-    return [table.c[name] for name in dict.fromkeys(names)]
+    return [table.c[name] for name in KIND_SPECS[kind].order_fields]
 
 
 _LEVELS = msgspec.json.Decoder(tuple[tuple[float, float], ...])
@@ -213,7 +199,7 @@ def _field_codecs(kind: DatasetKind) -> tuple[Converters, Converters]:
     """Per field position: how to turn a record value into a bound value, and a column back."""
     to_col: Converters = []
     to_field: Converters = []
-    for pos, name in enumerate(RECORD_TYPES[kind].__struct_fields__):
+    for pos, name in enumerate(KIND_SPECS[kind].record_type.__struct_fields__):
         column_type = TABLES[kind].c[name].type
         if isinstance(column_type, sa.DateTime):
             to_col.append((pos, time_text))
@@ -234,7 +220,7 @@ class RowCodec:
     """Turns records of one kind into positional row tuples and result rows back into records."""
 
     def __init__(self, kind: DatasetKind) -> None:
-        self.record_type = RECORD_TYPES[kind]
+        self.record_type = KIND_SPECS[kind].record_type
         self.names: tuple[str, ...] = self.record_type.__struct_fields__
         self._to_col, self._to_field = _field_codecs(kind)
 

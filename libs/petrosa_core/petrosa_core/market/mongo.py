@@ -9,30 +9,16 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, ParamSpec, TypeVar
-from urllib.parse import parse_qs, urlsplit
 
-from bson.codec_options import DatetimeConversion
 from pymongo import AsyncMongoClient, InsertOne, ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import (
-    BulkWriteError,
-    ConfigurationError,
-    ConnectionFailure,
-    OperationFailure,
-    PyMongoError,
-)
+from pymongo.errors import BulkWriteError
 
-from petrosa_core.errors import (
-    ConfigError,
-    RecordRejected,
-    StoreError,
-    StoreUnavailable,
-    ValidationError,
-)
+from petrosa_core.errors import StoreUnavailable
 from petrosa_core.market._mongo_batch import plan_batch
+from petrosa_core.market._mongo_client import classified, open_database, translated
 from petrosa_core.market._mongo_layout import (
-    ORDER_FIELDS,
     Document,
     collection_name,
     dataset_of,
@@ -51,21 +37,13 @@ from petrosa_core.market._mongo_ranges import (
     split_exact,
     time_filter,
 )
+from petrosa_core.market._rules import check_batch, check_limit, check_order, check_trade_type
 from petrosa_core.market.protocol import DatasetInfo, Order, Page, WriteResult
-from petrosa_core.models import TIME_FIELD, DatasetId, DatasetKind, Record
+from petrosa_core.models import KIND_SPECS, DatasetId, DatasetKind, Record
 
-DEFAULT_DATABASE = "petrosa_data_manager"
-MAX_LIMIT = 10_000
-# Short enough that a dead server fails a probe or a write quickly (the caller retries),
-# long enough to ride out a replica-set election's first seconds.
-_SERVER_SELECTION_MS = 3_000
 # Keeps each ``$in`` lookup well under the bound-parameter cap of SQLite-backed servers.
 _LOOKUP_CHUNK = 1_000
 _DUPLICATE_KEY = 11000
-# Server errors about one document's content: bad value, validation, size, type, key.
-# Any other server error (out of disk space, not primary, unauthorized, shutting down,
-# timed out) means the database cannot write now.
-_RECORD_ERRORS = frozenset({2, 4, 14, 52, 53, 55, 56, 57, 121, 10334, 17419, 17420, 17280})
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -76,53 +54,14 @@ Collection = AsyncCollection[Document]
 def _translated(
     method: Callable[_P, Coroutine[Any, Any, _R]],
 ) -> Callable[_P, Coroutine[Any, Any, _R]]:
-    """The one boundary where pymongo errors become the suite's own."""
+    """Every public method of the store answers in the suite's own errors."""
 
     @functools.wraps(method)
     async def translating(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        try:
+        with translated():
             return await method(*args, **kwargs)
-        except ConnectionFailure as exc:
-            raise StoreUnavailable(f"MongoDB unreachable: {exc}") from exc
-        except ConfigurationError as exc:
-            raise ConfigError(f"market store URL: {exc}") from exc
-        except OperationFailure as exc:
-            raise _classified(exc.code, f"MongoDB: {exc}") from exc
-        except PyMongoError as exc:
-            raise StoreUnavailable(f"MongoDB: {exc}") from exc
 
     return translating
-
-
-def _client_options(url: str) -> dict[str, Any]:
-    """Our defaults for the options the URL leaves unset."""
-    given = {name.lower() for name in parse_qs(urlsplit(url).query)}
-    options: dict[str, Any] = {"datetime_conversion": DatetimeConversion.DATETIME_MS}
-    if "serverselectiontimeoutms" not in given:
-        options["serverSelectionTimeoutMS"] = _SERVER_SELECTION_MS
-    if "w" not in given:
-        options["w"] = "majority"
-    return options
-
-
-def _check_batch(dataset: DatasetId, records: Sequence[Record]) -> None:
-    for record in records:
-        if record.dataset != dataset:
-            raise ValidationError("foreign_record", f"{record.dataset} record in a {dataset} batch")
-
-
-def _check_limit(limit: int) -> None:
-    if not 1 <= limit <= MAX_LIMIT:
-        raise ValidationError("bad_limit", f"limit must be 1..{MAX_LIMIT}, not {limit}")
-
-
-def _check_trade_type(dataset: DatasetId, trade_type: str | None) -> None:
-    if trade_type is None:
-        return
-    if dataset.kind is not DatasetKind.TRADES:
-        raise ValidationError("unexpected_trade_type", f"{dataset} has no trade types")
-    if trade_type not in ("agg", "raw"):
-        raise ValidationError("bad_trade_type", f"{trade_type!r} is neither 'agg' nor 'raw'")
 
 
 def _lost_keys(error: BulkWriteError, keys: Sequence[str]) -> set[str]:
@@ -133,14 +72,9 @@ def _lost_keys(error: BulkWriteError, keys: Sequence[str]) -> set[str]:
     lost: set[str] = set()
     for failure in details.get("writeErrors", []):
         if failure.get("code") != _DUPLICATE_KEY:
-            raise _classified(failure.get("code"), f"MongoDB write failed: {failure.get('errmsg')}")
+            raise classified(failure.get("code"), f"MongoDB write failed: {failure.get('errmsg')}")
         lost.add(keys[failure["index"]])
     return lost
-
-
-def _classified(code: int | None, message: str) -> StoreError:
-    """A refused record for content errors; for any other server error, an outage."""
-    return RecordRejected(message) if code in _RECORD_ERRORS else StoreUnavailable(message)
 
 
 def _write_op(kind: DatasetKind, record: Record) -> InsertOne[Document] | ReplaceOne[Document]:
@@ -163,14 +97,9 @@ class MongoMarketStore:
         self._indexed: set[str] = set()
 
     @classmethod
-    @_translated
     async def open(cls, url: str) -> MongoMarketStore:
         """A store on the URL's database (default ``petrosa_data_manager``); connects lazily."""
-        try:
-            client: AsyncMongoClient[Document] = AsyncMongoClient(url, **_client_options(url))
-        except ValueError as exc:  # pymongo's URL parser raises it for a bad port
-            raise ConfigError(f"market store URL: {exc}") from exc
-        return cls(client, client.get_default_database(DEFAULT_DATABASE))
+        return cls(*open_database(url))
 
     @_translated
     async def write_many(
@@ -178,11 +107,11 @@ class MongoMarketStore:
     ) -> dict[DatasetId, WriteResult]:
         """Each group in turn: MongoDB gives no atomicity across collections here."""
         for dataset, records in groups.items():
-            _check_batch(dataset, records)
+            check_batch(dataset, records)
         return {dataset: await self.write(dataset, records) for dataset, records in groups.items()}
 
     async def write(self, dataset: DatasetId, records: Sequence[Record]) -> WriteResult:
-        _check_batch(dataset, records)
+        check_batch(dataset, records)
         if not records:
             return WriteResult(0, 0, 0)
         collection = await self._writable(dataset)
@@ -204,8 +133,9 @@ class MongoMarketStore:
         cursor: str | None = None,
         trade_type: str | None = None,
     ) -> Page:
-        _check_limit(limit)
-        _check_trade_type(dataset, trade_type)
+        check_limit(limit)
+        check_order(order)
+        check_trade_type(dataset, trade_type)
         kind = dataset.kind
         after = None if cursor is None else decode_cursor(cursor, order, position_types(kind))
         window = Window(dataset, start, end, order, after, trade_type)
@@ -217,8 +147,8 @@ class MongoMarketStore:
 
     @_translated
     async def latest(self, dataset: DatasetId, n: int = 1) -> list[Record]:
-        _check_limit(n)
-        sort = [(name, -1) for name in ORDER_FIELDS[dataset.kind]]
+        check_limit(n)
+        sort = [(name, -1) for name in KIND_SPECS[dataset.kind].order_fields]
         found = self._collection(dataset).find({}, sort=sort, limit=n)
         return [from_document(dataset.kind, doc) async for doc in found]
 
@@ -229,7 +159,7 @@ class MongoMarketStore:
         middle, edges = split_exact(start, end)
         total = 0
         if middle is not None:
-            query = time_filter(TIME_FIELD[dataset.kind], middle)
+            query = time_filter(KIND_SPECS[dataset.kind].time_field, middle)
             total += await self._collection(dataset).count_documents(query)
         for low, high in edges:
             total += len(await self._scan(Window(dataset, low, high), keys_only=True))
@@ -244,7 +174,7 @@ class MongoMarketStore:
         *,
         trade_type: str | None = None,
     ) -> list[int]:
-        _check_trade_type(dataset, trade_type)
+        check_trade_type(dataset, trade_type)
         window = Window(dataset, start, end, trade_type=trade_type)
         return [key_of(dataset.kind, doc) for doc in await self._scan(window, keys_only=True)]
 
@@ -256,7 +186,7 @@ class MongoMarketStore:
         middle, edges = split_exact(start, end)
         deleted = 0
         if middle is not None:
-            query = time_filter(TIME_FIELD[dataset.kind], middle)
+            query = time_filter(KIND_SPECS[dataset.kind].time_field, middle)
             deleted += (await collection.delete_many(query)).deleted_count
         for low, high in edges:
             ids = [
@@ -279,6 +209,14 @@ class MongoMarketStore:
     async def ping(self) -> None:
         await self._db.command("ping")
 
+    def pool_status(self) -> dict[str, Any]:
+        options = self._client.options.pool_options
+        return {
+            "backend": "mongodb",
+            "max_pool_size": options.max_pool_size,
+            "min_pool_size": options.min_pool_size,
+        }
+
     @_translated
     async def close(self) -> None:
         await self._client.close()
@@ -290,7 +228,9 @@ class MongoMarketStore:
         """The dataset's collection, with its paging index made on first use by this process."""
         collection = self._collection(dataset)
         if collection.name not in self._indexed:
-            await collection.create_index([(name, 1) for name in ORDER_FIELDS[dataset.kind]])
+            await collection.create_index(
+                [(name, 1) for name in KIND_SPECS[dataset.kind].order_fields]
+            )
             self._indexed.add(collection.name)
         return collection
 
@@ -325,7 +265,7 @@ class MongoMarketStore:
     ) -> list[Document]:
         """Documents inside ``window`` in its order, at most ``limit``; edges settled here."""
         kind = window.dataset.kind
-        projection = dict.fromkeys(ORDER_FIELDS[kind], 1) if keys_only else None
+        projection = dict.fromkeys(KIND_SPECS[kind].order_fields, 1) if keys_only else None
         found: list[Document] = []
         cursor = self._collection(window.dataset).find(
             window.server_filter(), projection, sort=window.sort(), batch_size=limit or 0
@@ -344,7 +284,7 @@ class MongoMarketStore:
         return found
 
     async def _info(self, dataset: DatasetId) -> DatasetInfo | None:
-        collection, field = self._collection(dataset), TIME_FIELD[dataset.kind]
+        collection, field = self._collection(dataset), KIND_SPECS[dataset.kind].time_field
         count = await collection.count_documents({})
         first = await collection.find_one({}, {field: 1}, sort=[(field, 1)])
         last = await collection.find_one({}, {field: 1}, sort=[(field, -1)])

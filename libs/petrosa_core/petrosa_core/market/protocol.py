@@ -1,13 +1,13 @@
 """What every MarketStore backend provides; the backend is chosen by URL scheme.
 
 Times are UTC epoch milliseconds; ranges are half-open ``[start, end)`` on the dataset's
-time field (``models.TIME_FIELD``); ``None`` leaves that side open.
+time field (``models.KIND_SPECS``); ``None`` leaves that side open.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import msgspec
 
@@ -114,6 +114,10 @@ class MarketStore(Protocol):
 
     async def ping(self) -> None:
         """Raise ``StoreUnavailable`` unless the store answers."""
+        ...
+
+    def pool_status(self) -> dict[str, Any]:
+        """The backend's name and what its connection pool reports; no round trip."""
         ...
 
     async def close(self) -> None: ...

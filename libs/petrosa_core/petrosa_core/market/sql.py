@@ -15,55 +15,31 @@ from pathlib import Path
 from typing import Any, NamedTuple, cast
 
 import sqlalchemy as sa
-from alembic.util import CommandError
-from asyncmy.constants import CLIENT
-from sqlalchemy import exc as sa_exc
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from petrosa_core.errors import (
-    ConfigError,
-    RecordRejected,
-    StoreError,
-    StoreUnavailable,
-    ValidationError,
-)
+from petrosa_core._sql import create_engine, describe_pool, mysql_code, translated
+from petrosa_core.errors import StoreError, StoreUnavailable
 from petrosa_core.intervals import DAY_MS, FIXED_INTERVAL_MS
 from petrosa_core.market import _sql_query as q
-from petrosa_core.market._sql_tables import (
-    CODECS,
-    KEY_COLUMN,
-    TABLES,
-    to_datetime,
-    to_ms,
-)
+from petrosa_core.market._rules import check_batch, check_limit, check_order
+from petrosa_core.market._sql_tables import CODECS, TABLES, to_datetime, to_ms
 from petrosa_core.market._sql_writes import row_writer
 from petrosa_core.market.protocol import DatasetInfo, Order, Page, WriteResult
 from petrosa_core.migrations import upgrade
-from petrosa_core.models import TIME_FIELD, Candle, DatasetId, DatasetKind, Record
+from petrosa_core.models import KIND_SPECS, Candle, DatasetId, DatasetKind, Record
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "market_alembic_version"
-MAX_LIMIT = q.MAX_LIMIT
 # Candle keys per IN-list lookup: under SQLite's 32,766 bound-variable limit.
 _KEY_CHUNK = 5_000
-# Seconds a SQLite writer waits for another process's write lock before giving up.
-_SQLITE_BUSY_TIMEOUT = 15.0
 # MariaDB: lock wait timeout, deadlock found; both are safe to retry as a whole batch.
 _MYSQL_RETRYABLE = frozenset({1205, 1213})
-# MariaDB errors about a value: out of range, truncated, too long, incorrect, check failed.
-# The driver files some of them under OperationalError, which otherwise means an outage.
-_MYSQL_RECORD_ERRORS = frozenset({1048, 1264, 1265, 1292, 1366, 1406, 3819, 4025})
-
-
-def _mysql_code(exc: BaseException) -> int | None:
-    args = getattr(getattr(exc, "orig", None), "args", ())
-    return args[0] if args and isinstance(args[0], int) else None
 
 
 # A deadlock aborts the whole transaction, so the whole batch is retried.
 _retry_deadlocks = retry(
-    retry=retry_if_exception(lambda e: _mysql_code(e) in _MYSQL_RETRYABLE),
+    retry=retry_if_exception(lambda e: mysql_code(e) in _MYSQL_RETRYABLE),
     stop=stop_after_attempt(4),
     wait=wait_random_exponential(0.01, max=0.25),
     reraise=True,
@@ -81,10 +57,10 @@ class SqlMarketStore:
     @classmethod
     async def open(cls, url: str, *, migrate: bool = True) -> SqlMarketStore:
         """Connect and, unless ``migrate`` is false, bring the tables up to date."""
-        store = cls(_create_engine(url))
+        store = cls(create_engine(url, "MARKET_STORE_URL", changed_rows=True))
         try:
             if migrate:
-                async with _translated():
+                with translated():
                     await upgrade(store._engine, MIGRATIONS, VERSION_TABLE)
         except BaseException:
             await store.close()
@@ -98,8 +74,8 @@ class SqlMarketStore:
         self, groups: Mapping[DatasetId, Sequence[Record]]
     ) -> dict[DatasetId, WriteResult]:
         for dataset, records in groups.items():
-            _check_batch(dataset, records)
-        async with _translated():
+            check_batch(dataset, records)
+        with translated():
             return await self._write_groups(groups)
 
     @_retry_deadlocks
@@ -154,8 +130,8 @@ class SqlMarketStore:
         cursor: str | None = None,
         trade_type: str | None = None,
     ) -> Page:
-        q.check_limit(limit)
-        q.check_order(order)
+        check_limit(limit)
+        check_order(order)
         clauses = q.where(dataset, start, end, trade_type)
         if cursor is not None:
             clauses.append(q.after_cursor(dataset.kind, cursor, order))
@@ -166,7 +142,7 @@ class SqlMarketStore:
             .order_by(*q.ordering(dataset.kind, order))
             .limit(limit + 1)
         )
-        async with _translated(), self._engine.connect() as conn:
+        async with self._read() as conn:
             rows = (await conn.execute(stmt)).all()
         records = [codec.to_record(row) for row in rows[:limit]]
         more = len(rows) > limit
@@ -179,7 +155,7 @@ class SqlMarketStore:
         self, dataset: DatasetId, start: int | None = None, end: int | None = None
     ) -> int:
         stmt = sa.select(sa.func.count()).select_from(TABLES[dataset.kind])
-        async with _translated(), self._engine.connect() as conn:
+        async with self._read() as conn:
             return int(await conn.scalar(stmt.where(*q.where(dataset, start, end))) or 0)
 
     async def keys(
@@ -190,13 +166,13 @@ class SqlMarketStore:
         *,
         trade_type: str | None = None,
     ) -> list[int]:
-        column = TABLES[dataset.kind].c[KEY_COLUMN[dataset.kind]]
+        column = TABLES[dataset.kind].c[KIND_SPECS[dataset.kind].key_field]
         stmt = (
             sa.select(column)
             .where(*q.where(dataset, start, end, trade_type))
             .order_by(*q.ordering(dataset.kind, "asc"))
         )
-        async with _translated(), self._engine.connect() as conn:
+        async with self._read() as conn:
             values = (await conn.scalars(stmt)).all()
         return [value if isinstance(value, int) else to_ms(value) for value in values]
 
@@ -204,29 +180,42 @@ class SqlMarketStore:
         self, dataset: DatasetId, start: int | None = None, end: int | None = None
     ) -> int:
         stmt = sa.delete(TABLES[dataset.kind]).where(*q.where(dataset, start, end))
-        async with _translated(), self._begin_write() as conn:
-            return (await conn.execute(stmt)).rowcount
+        with translated():
+            async with self._begin_write() as conn:
+                return (await conn.execute(stmt)).rowcount
 
     async def datasets(self) -> list[DatasetInfo]:
         found: list[DatasetInfo] = []
-        async with _translated(), self._engine.connect() as conn:
+        async with self._read() as conn:
             for kind in DatasetKind:
                 found.extend(await _dataset_infos(conn, kind))
         return sorted(found, key=lambda info: str(info.dataset))
 
     async def ping(self) -> None:
         try:
-            async with _translated(), self._engine.connect() as conn:
+            async with self._read() as conn:
                 await conn.execute(sa.text("SELECT 1"))
         except StoreError as exc:
             raise StoreUnavailable(f"market store does not answer: {exc}") from exc
+
+    def pool_status(self) -> dict[str, Any]:
+        return describe_pool(self._engine)
 
     async def close(self) -> None:
         await self._engine.dispose()
 
     @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        with translated():
+            async with self._engine.connect() as conn:
+                yield conn
+
+    @asynccontextmanager
     async def _begin_write(self) -> AsyncIterator[AsyncConnection]:
-        """One write transaction, committed on success, rolled back on error."""
+        """One write transaction, committed on success, rolled back on error.
+
+        Its errors are left raw, so that the deadlock retry can read MariaDB's numbers.
+        """
         async with self._engine.connect() as conn:
             if self._sqlite:
                 # Take the write lock first, so a batch's lookup and upsert see one state.
@@ -270,18 +259,10 @@ def _candle_selectors(dataset: DatasetId, keys: list[int]) -> list[sa.ColumnElem
     ]
 
 
-def _check_batch(dataset: DatasetId, records: Sequence[Record]) -> None:
-    for record in records:
-        if record.dataset != dataset:
-            raise ValidationError(
-                "foreign_record", f"a {record.dataset} record in a batch for {dataset}"
-            )
-
-
 async def _dataset_infos(conn: AsyncConnection, kind: DatasetKind) -> list[DatasetInfo]:
     table = TABLES[kind]
     groups = [table.c.symbol] + ([table.c.interval] if kind is DatasetKind.CANDLES else [])
-    time_column = table.c[TIME_FIELD[kind]]
+    time_column = table.c[KIND_SPECS[kind].time_field]
     stmt = sa.select(
         *groups, sa.func.count(), sa.func.min(time_column), sa.func.max(time_column)
     ).group_by(*groups)
@@ -295,76 +276,4 @@ async def _dataset_infos(conn: AsyncConnection, kind: DatasetKind) -> list[Datas
     return infos
 
 
-def _create_engine(url: str) -> AsyncEngine:
-    try:
-        parsed = sa.make_url(url)
-    except sa_exc.ArgumentError as exc:
-        raise ConfigError(f"MARKET_STORE_URL is not a database URL: {exc}") from None
-    if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(parsed)
-    engine = create_async_engine(
-        parsed, pool_pre_ping=True, pool_recycle=3600, connect_args={"connect_timeout": 10}
-    )
-    sa.event.listen(engine.sync_engine, "do_connect", _mysql_affected_rows)
-    return engine
-
-
-def _mysql_affected_rows(_dialect: Any, _record: Any, _args: Any, kwargs: dict[str, Any]) -> None:
-    # SQLAlchemy asks for FOUND_ROWS (matched rows); we need changed rows, so that a
-    # duplicate the no-op upsert leaves alone counts 0 and rowcount equals rows inserted.
-    kwargs["client_flag"] = kwargs.get("client_flag", 0) & ~CLIENT.FOUND_ROWS
-
-
-def _sqlite_engine(url: sa.URL) -> AsyncEngine:
-    if url.database and url.database != ":memory:":
-        try:
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreUnavailable(f"cannot create the folder of {url.database}: {exc}") from exc
-    engine = create_async_engine(url, connect_args={"timeout": _SQLITE_BUSY_TIMEOUT})
-    sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-    return engine
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets readers run beside the writer; NORMAL syncs at checkpoints, not every commit.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
-
-
-def _translate(exc: Exception) -> StoreError:
-    """Classify by what the failure means for the whole store, per PEP 249's classes.
-
-    Only integrity and data errors (and MariaDB's codes for a value a column cannot hold)
-    are about one record; a programming error is a bug; everything else (operational,
-    internal and interface errors: a full or read-only disk, an I/O error, a lost
-    connection, a lock) means the store cannot write now, whatever its message says.
-    """
-    if isinstance(exc, sa_exc.DBAPIError):
-        message = f"{type(exc.orig).__name__}: {exc.orig}"
-        if isinstance(exc, sa_exc.IntegrityError | sa_exc.DataError):
-            return RecordRejected(message)
-        if _mysql_code(exc) in _MYSQL_RECORD_ERRORS:
-            return RecordRejected(message)
-        if isinstance(exc, sa_exc.ProgrammingError | sa_exc.NotSupportedError):
-            return StoreError(message)
-        return StoreUnavailable(message)
-    if isinstance(exc, OSError | TimeoutError | sa_exc.TimeoutError):
-        return StoreUnavailable(f"{type(exc).__name__}: {exc}")
-    return StoreError(f"{type(exc).__name__}: {exc}")
-
-
-@asynccontextmanager
-async def _translated() -> AsyncIterator[None]:
-    """The one boundary where driver and SQLAlchemy errors become the suite's own."""
-    try:
-        yield
-    except (sa_exc.SQLAlchemyError, CommandError, OSError, TimeoutError) as exc:
-        raise _translate(exc) from exc
-    except OverflowError as exc:  # a time past 9999 or an int past int64: a refused record
-        raise RecordRejected(f"OverflowError: {exc}") from exc
-
-
-__all__ = ["MAX_LIMIT", "SqlMarketStore"]
+__all__ = ["SqlMarketStore"]

@@ -1,10 +1,10 @@
-"""The engine holder every part of the metadata store shares, and its one error boundary."""
+"""The engine holder every part of the metadata store shares."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import msgspec
@@ -12,36 +12,18 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from petrosa_core.errors import PetrosaError, StoreError, StoreUnavailable, ValidationError
+from petrosa_core._sql import translated
+from petrosa_core.errors import StoreError, ValidationError
 
 T = TypeVar("T")
 Clock = Callable[[], int]
 
 _MYSQL_DUPLICATE_KEY = 1062
-# Errors that say the database could not be reached or is busy: retrying later may work.
-_UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError, OSError)
 
 
 def wall_clock_ms() -> int:
     """Now as UTC epoch milliseconds."""
     return time.time_ns() // 1_000_000
-
-
-@contextmanager
-def translated_errors() -> Iterator[None]:
-    """Turn driver and SQLAlchemy errors into ``StoreUnavailable`` or ``StoreError``."""
-    try:
-        yield
-    except PetrosaError:
-        raise
-    except _UNAVAILABLE as exc:
-        raise StoreUnavailable(f"metadata store unavailable: {exc}") from exc
-    except sa.exc.DBAPIError as exc:
-        if exc.connection_invalidated:
-            raise StoreUnavailable(f"metadata store connection lost: {exc}") from exc
-        raise StoreError(f"metadata store error: {exc}") from exc
-    except sa.exc.SQLAlchemyError as exc:
-        raise StoreError(f"metadata store error: {exc}") from exc
 
 
 def check_text(field: str, value: str, max_length: int) -> None:
@@ -71,13 +53,13 @@ class SqlBase:
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
-        with translated_errors():
+        with translated():
             async with self._engine.begin() as conn:
                 yield conn
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
-        with translated_errors():
+        with translated():
             async with self._engine.connect() as conn:
                 yield conn
 
@@ -88,7 +70,7 @@ class SqlBase:
                 result = await conn.execute(sqlite.insert(table).on_conflict_do_nothing(), row)
             return result.rowcount == 1
         # MySQL's INSERT IGNORE would also hide truncation and log a warning per duplicate.
-        with translated_errors():
+        with translated():
             try:
                 async with self._engine.begin() as conn:
                     await conn.execute(sa.insert(table), row)

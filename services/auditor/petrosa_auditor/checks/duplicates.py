@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import msgspec
-
 from petrosa_auditor.findings import Runs
+from petrosa_core.market import DuplicateGroup
 from petrosa_core.models import Record, Trade
 
 
@@ -40,22 +39,6 @@ class Repeats:
             else:
                 self.distinct += 1
                 self._last = key
-
-
-class DuplicateGroup(msgspec.Struct, frozen=True):
-    """Every stored copy of one natural key, oldest first by the scanner's ranking.
-
-    ``ordinal`` is the key's place among the distinct keys of the scan.
-    """
-
-    key: tuple[Any, ...]
-    time: int
-    ordinal: int
-    ids: list[Any]
-
-    @property
-    def extra(self) -> int:
-        return len(self.ids) - 1
 
 
 def flag_groups(groups: Sequence[DuplicateGroup], runs: Runs) -> int:

@@ -26,12 +26,11 @@ from petrosa_api.formats import (
 from petrosa_api.rows import SHAPES
 from petrosa_api.schemas import DataPage, Interval, Order, Pair, documented
 from petrosa_api.times import check_range, parse_time
-from petrosa_core.market import MarketStore, Page
+from petrosa_core.market import MAX_LIMIT, MarketStore, Page
 from petrosa_core.models import DatasetId, DatasetKind
 
 router = APIRouter(prefix="/data", tags=["data"], dependencies=[Depends(read_access)])
 
-MAX_LIMIT = 10_000
 # offset= re-reads every skipped record: capping offset + limit at one full page bounds an
 # anonymous request to two store reads. Past it, clients page with cursors, which cost the
 # same at any depth.

@@ -15,43 +15,26 @@ writes find it there and never recreate a duplicate.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import msgspec
 from bson import DatetimeMS, ObjectId
-from bson.codec_options import DatetimeConversion
 from pymongo import AsyncMongoClient, ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import ConnectionFailure, PyMongoError
+from pymongo.asynchronous.database import AsyncDatabase
 
-from petrosa_auditor.checks.duplicates import DuplicateGroup
-from petrosa_auditor.report import Removal
-from petrosa_auditor.settings import DuplicateStrategy
-from petrosa_core.errors import StoreError, StoreUnavailable
-from petrosa_core.market._mongo_layout import ORDER_FIELDS, collection_name
+from petrosa_core.market._mongo_client import open_database, translated
+from petrosa_core.market._mongo_layout import Document, collection_name
 from petrosa_core.market._mongo_ranges import covering, time_filter
-from petrosa_core.models import KEY_FIELDS, TIME_FIELD, DatasetId
+from petrosa_core.market.duplicates import DuplicateGroup, DuplicateStrategy, Removal
+from petrosa_core.models import KIND_SPECS, DatasetId
 
 log = logging.getLogger(__name__)
 
-Document = dict[str, Any]
-DEFAULT_DATABASE = "petrosa_data_manager"
 # Documents per cursor batch, and keys per removal round trip: bounded memory either way.
 SCAN_BATCH = 10_000
 REMOVE_BATCH = 500
-
-
-@contextmanager
-def _translated(action: str) -> Iterator[None]:
-    """The boundary where pymongo errors become the suite's own."""
-    try:
-        yield
-    except ConnectionFailure as exc:
-        raise StoreUnavailable(f"{action}: MongoDB unreachable: {exc}") from exc
-    except PyMongoError as exc:
-        raise StoreError(f"{action}: MongoDB: {exc}") from exc
 
 
 def _plain(value: Any) -> Any:
@@ -79,20 +62,17 @@ def age_rank(doc_id: Any, canonical: str) -> tuple[int, bytes | str]:
     return (2, "") if doc_id == canonical else (1, str(doc_id))
 
 
-class LegacyMongoDuplicates:
+class MongoDuplicates:
     """Finds and removes surplus copies in the MongoDB collections of the market store."""
 
-    def __init__(self, client: AsyncMongoClient[Document]) -> None:
+    def __init__(self, client: AsyncMongoClient[Document], database: AsyncDatabase[Document]):
         self._client = client
-        self._db = client.get_default_database(DEFAULT_DATABASE)
+        self._db = database
 
     @classmethod
-    def open(cls, url: str) -> LegacyMongoDuplicates:
+    def open(cls, url: str) -> MongoDuplicates:
         """A scanner on the market store's URL; it connects on first use."""
-        client: AsyncMongoClient[Document] = AsyncMongoClient(
-            url, serverSelectionTimeoutMS=3000, datetime_conversion=DatetimeConversion.DATETIME_MS
-        )
-        return cls(client)
+        return cls(*open_database(url))
 
     async def close(self) -> None:
         await self._client.close()
@@ -120,12 +100,13 @@ class LegacyMongoDuplicates:
         self, dataset: DatasetId, start: int | None, end: int | None
     ) -> AsyncIterator[Document]:
         """Ids, times and keys of the documents in ``[start, end)``, in the store's order."""
-        kind, time_field = dataset.kind, TIME_FIELD[dataset.kind]
-        fields = (*ORDER_FIELDS[kind], *KEY_FIELDS[kind])
+        spec = KIND_SPECS[dataset.kind]
+        time_field, order = spec.time_field, spec.order_fields
+        fields = (*order, *spec.key_fields)
         # Whole-second bounds are exact on every server; the edges are settled here.
         query = time_filter(time_field, covering(start, end))
-        sort = [(f, 1) for f in ORDER_FIELDS[kind]]
-        with _translated(f"scan {dataset} for duplicates"):
+        sort = [(f, 1) for f in order]
+        with translated(f"scan {dataset} for duplicates"):
             found = self._collection(dataset).find(
                 query, dict.fromkeys(fields, 1), sort=sort, batch_size=SCAN_BATCH
             )
@@ -139,13 +120,13 @@ class LegacyMongoDuplicates:
 
     @staticmethod
     def _key(dataset: DatasetId, doc: Document) -> tuple[Any, ...]:
-        return tuple(_plain(doc.get(name)) for name in KEY_FIELDS[dataset.kind])
+        return tuple(_plain(doc.get(name)) for name in KIND_SPECS[dataset.kind].key_fields)
 
     def _group(self, dataset: DatasetId, docs: list[Document], ordinal: int) -> DuplicateGroup:
         key = self._key(dataset, docs[0])
         canonical = canonical_id(key)
         ids = sorted((doc["_id"] for doc in docs), key=lambda i: age_rank(i, canonical))
-        time = int(_plain(docs[0][TIME_FIELD[dataset.kind]]))
+        time = int(_plain(docs[0][KIND_SPECS[dataset.kind].time_field]))
         return DuplicateGroup(key, time, ordinal, ids)
 
     async def remove(
@@ -155,7 +136,7 @@ class LegacyMongoDuplicates:
         removals: list[Removal] = []
         for offset in range(0, len(groups), REMOVE_BATCH):
             batch = groups[offset : offset + REMOVE_BATCH]
-            with _translated(f"remove duplicates of {dataset}"):
+            with translated(f"remove duplicates of {dataset}"):
                 removals.extend(await self._remove_batch(dataset, batch, strategy))
         return removals
 

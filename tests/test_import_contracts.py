@@ -1,0 +1,56 @@
+"""The import rules CI enforces: a service that reached into the core's private modules fails."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+
+
+def private_module_contract() -> dict[str, Any]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    (contract,) = [c for c in config["contracts"] if c["type"] == "private_modules"]
+    return dict(contract)
+
+
+def lint(tmp_path: Path, service_code: str) -> subprocess.CompletedProcess[str]:
+    """The project's private-module contract over the real core and a made-up service."""
+    service = tmp_path / "made_up_service"
+    service.mkdir()
+    (service / "__init__.py").write_text(service_code)
+    contract = private_module_contract()
+    packages = ", ".join(f'"{p}"' for p in contract["packages_with_private_modules"])
+    (tmp_path / "contracts.toml").write_text(
+        '[tool.importlinter]\nroot_packages = ["petrosa_core", "made_up_service"]\n\n'
+        "[[tool.importlinter.contracts]]\n"
+        f'name = "{contract["name"]}"\ntype = "private_modules"\n'
+        f"packages_with_private_modules = [{packages}]\n"
+    )
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--config", str(tmp_path / "contracts.toml"), "--no-cache"],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_core_is_covered_by_the_private_module_contract() -> None:
+    assert private_module_contract()["packages_with_private_modules"] == ["petrosa_core"]
+
+
+def test_a_service_importing_a_private_core_module_breaks_the_contract(tmp_path: Path) -> None:
+    broken = lint(tmp_path, "from petrosa_core.market._rules import MAX_LIMIT\n")
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    assert "made_up_service -> petrosa_core.market._rules" in broken.stdout
+
+
+def test_a_service_using_the_public_faces_keeps_it(tmp_path: Path) -> None:
+    kept = lint(tmp_path, "from petrosa_core.market import MAX_LIMIT\n")
+    assert kept.returncode == 0, kept.stdout + kept.stderr
