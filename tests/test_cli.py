@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from petrosa_auditor.report import iso
+from petrosa_core.metadata import MetadataStore
 from tests.auditor._support import MIN, csv_candles, opened, write
 
 SCRIPT = Path(sys.executable).with_name("petrosa")
@@ -118,3 +119,25 @@ async def test_backfill_with_a_bad_argument_exits_2_and_says_why(
     assert (code, out) == (2, "")
     assert err.startswith("usage: petrosa backfill ")
     assert message in err
+
+
+async def test_migrate_brings_both_stores_to_the_newest_schema_and_says_so(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    code, out, err = await petrosa("migrate", env=env)
+    again, out_again, _ = await petrosa("migrate", env=env)
+    # Opens without migrating only when the schema is at the newest revision.
+    await (await MetadataStore.open(env["METADATA_STORE_URL"], migrate=False)).close()
+
+    market_line, metadata_line = out.splitlines()
+    assert (code, err, again, out_again) == (0, "", 0, out)
+    assert market_line.startswith(f"market store, SQLite at {tmp_path / 'market.db'}: at revision")
+    assert metadata_line.startswith(f"metadata store, SQLite at {tmp_path / 'metadata.db'}: at ")
+
+
+async def test_migrate_names_the_variable_of_a_store_it_cannot_use(env: dict[str, str]) -> None:
+    code, out, err = await petrosa("migrate", env={**env, "METADATA_STORE_URL": "postgres://d/m"})
+
+    assert (code, out) == (2, "")
+    assert err.startswith("petrosa migrate: invalid configuration: METADATA_STORE_URL: scheme")
+    assert err.count("\n") == 1

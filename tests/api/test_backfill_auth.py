@@ -231,15 +231,15 @@ async def stopped_startup(env: dict[str, str]) -> tuple[int, str]:
     [
         (
             "API_KEYS", f"{WRITER}:read,{READER}",
-            "API_KEYS: Value error, entry 2 is not key:scope+scope",
+            "API_KEYS: entry 2 is not key:scope+scope",
         ),
         (
             "API_KEYS", f"{WRITER}:root",
-            "API_KEYS: Value error, entry 1 has unknown scope 'root'; use read, write, admin",
+            "API_KEYS: entry 1 has unknown scope 'root'; use read, write, admin",
         ),
         (
             "API_KEYS", f"{WRITER}:read,{SHORT}:admin",
-            "API_KEYS: Value error, entry 2 is shorter than 16 characters; use a long random "
+            "API_KEYS: entry 2 is shorter than 16 characters; use a long random "
             "key",
         ),
         (

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from petrosa_core.errors import ConfigError
+from petrosa_core.errors import ConfigError, PetrosaError
 from petrosa_core.logs import configure_logging
+from petrosa_core.preflight import check_ports, parse_arguments, serve_probes_only, stray_variables
 from petrosa_core.settings import CoreSettings, load_settings
 
 Check = Callable[[], Awaitable[bool]]
@@ -49,15 +51,23 @@ class Runtime:
         self._exit_code = 0
         self._started = False
         self._checks: dict[str, Check] = {}
+        self._targets: dict[str, str] = {}
+        self._reported: set[str] = set()
         self._liveness: dict[str, Check] = {}
         self._intake: list[tuple[str, StopIntake]] = []
         self._closers: list[tuple[str, Closer]] = []
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._servers: dict[str, asyncio.Task[None]] = {}
 
-    def add_check(self, name: str, check: Check) -> None:
-        """Readiness requires ``check()`` to return True within ``CHECK_TIMEOUT``."""
+    def add_check(self, name: str, check: Check, target: str = "") -> None:
+        """Readiness requires ``check()`` to return True within ``CHECK_TIMEOUT``.
+
+        ``target`` says what is checked (``NATS at nats://nats:4222``); a failing check's
+        reason starts with it, so readiness and the log name the dependency and its host.
+        """
         self._checks[name] = check
+        if target:
+            self._targets[name] = target
 
     def add_liveness_check(self, name: str, check: Check) -> None:
         """Liveness requires ``check()`` to pass; fail it only for what a restart can cure."""
@@ -92,8 +102,28 @@ class Runtime:
             failing["shutdown"] = "service is stopping"
         elif not self._started:
             failing["startup"] = "service is starting"
-        failing.update(await _failing(self._checks))
+        checks = await _failing(self._checks)
+        failing.update({name: self._named(name, reason) for name, reason in checks.items()})
+        self._log_changes(failing)
         return failing
+
+    async def failing_check(self, name: str) -> str | None:
+        """Why the readiness check ``name`` fails now, or None when it passes."""
+        reason = await _probe(self._checks[name])
+        return None if reason is None else self._named(name, reason)
+
+    def _named(self, name: str, reason: str) -> str:
+        target = self._targets.get(name)
+        return f"{target}: {reason}" if target else reason
+
+    def _log_changes(self, failing: dict[str, str]) -> None:
+        """Log each dependency check as it starts or stops failing, not on every probe."""
+        now = failing.keys() & self._checks.keys()
+        for name in sorted(now - self._reported):
+            log.warning("not ready: %s", failing[name], extra={"check": name})
+        for name in sorted(self._reported - now):
+            log.info("ready again: %s", self._targets.get(name, name), extra={"check": name})
+        self._reported = set(now)
 
     async def liveness(self) -> dict[str, str]:
         """Failing liveness checks by name with the reason; empty while the process is alive."""
@@ -119,6 +149,11 @@ class Runtime:
     async def _start(self, start: Start) -> None:
         try:
             await start(self)
+        except ConfigError as exc:
+            # A setting the process cannot work with: one line naming it, no traceback.
+            log.error("startup failed: %s", exc, extra={"task": "startup"})
+            self.stop(EXIT_CONFIG)
+            return
         except Exception:
             log.exception("startup failed", extra={"task": "startup"})
             self.stop(EXIT_FAILURE)
@@ -191,6 +226,8 @@ async def _probe(check: Check) -> str | None:
             ok = await check()
     except TimeoutError:
         return f"no answer within {CHECK_TIMEOUT}s"
+    except PetrosaError as exc:
+        return str(exc)  # our own errors say what failed; the class name adds nothing
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
     return None if ok else "failing"
@@ -226,13 +263,28 @@ def without_credentials(url: str) -> str:
 S = TypeVar("S", bound=CoreSettings)
 
 
-def run_service(settings_cls: type[S], start: Callable[[Runtime, S], Awaitable[None]]) -> NoReturn:
-    """The body of every service's ``main()``: settings, logging, run, exit with the code."""
+def run_service(
+    settings_cls: type[S],
+    start: Callable[[Runtime, S], Awaitable[None]],
+    argv: list[str] | None = None,
+) -> NoReturn:
+    """The body of every service's ``main()``: arguments, settings, logging, run, exit.
+
+    ``--help`` lists the environment variables the service reads. Bad settings and busy
+    ports end the process before it starts, with exit 2 and one line naming the variable.
+    """
+    parse_arguments(settings_cls, sys.argv[1:] if argv is None else argv)
     try:
         settings = load_settings(settings_cls)
+        check_ports(settings)
     except ConfigError as exc:
         sys.stderr.write(f"{settings_cls.__name__}: {exc}\n")
         sys.exit(EXIT_CONFIG)
     configure_logging(settings.service_name, settings.log_level)
+    if stray := stray_variables(os.environ):
+        log.warning("not a setting of any Petrosa service, ignored: %s", ", ".join(stray))
     runtime = Runtime(settings.service_name, shutdown_timeout=settings.shutdown_timeout)
+    if switch := settings.switched_off_by():
+        log.warning("switched off by %s=false: serving probes only, doing no work", switch)
+        sys.exit(asyncio.run(runtime.run(lambda rt: serve_probes_only(rt, settings))))
     sys.exit(asyncio.run(runtime.run(lambda rt: start(rt, settings))))

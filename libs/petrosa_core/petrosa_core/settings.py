@@ -14,13 +14,18 @@ from urllib.parse import quote, urlsplit
 
 import nkeys
 import pydantic
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from petrosa_core.errors import ConfigError
 
 DEFAULT_MARKET_STORE_URL = "sqlite+aiosqlite:///./data/market.db"
 DEFAULT_METADATA_STORE_URL = "sqlite+aiosqlite:///./data/metadata.db"
+# The backends of each store by URL scheme: the async drivers the stores are built on.
+SQL_SCHEMES = ("sqlite+aiosqlite", "mysql+asyncmy", "mariadb+asyncmy")
+MONGO_SCHEMES = ("mongodb", "mongodb+srv")
+MARKET_STORE_SCHEMES = (*SQL_SCHEMES, *MONGO_SCHEMES)
+METADATA_STORE_SCHEMES = SQL_SCHEMES
 
 
 NATS_FILES = (
@@ -152,32 +157,69 @@ class CoreSettings(NatsSettings):
     leader_election_heartbeat_interval: float = Field(5.0, gt=0)
     leader_election_timeout: float = Field(15.0, gt=0)
 
+    # Which variable each store URL came from, for messages about it (set once, below).
+    _url_variables: dict[str, str] = PrivateAttr(default_factory=dict)
+
     @model_validator(mode="after")
     def _resolve_store_urls(self) -> CoreSettings:
         # Frozen model: fill the derived defaults through object.__setattr__ once.
+        market, metadata = "MARKET_STORE_URL", "METADATA_STORE_URL"
         if not self.market_store_url:
-            object.__setattr__(self, "market_store_url", _legacy_mongodb_url())
+            url, market = _legacy_mongodb_url()
+            object.__setattr__(self, "market_store_url", url)
         if not self.metadata_store_url:
-            object.__setattr__(self, "metadata_store_url", _legacy_mysql_url())
+            url, metadata = _legacy_mysql_url()
+            object.__setattr__(self, "metadata_store_url", url)
+        self._url_variables.update(market=market, metadata=metadata)
+        _check_scheme(market, self.market_store_url, MARKET_STORE_SCHEMES)
+        _check_scheme(metadata, self.metadata_store_url, METADATA_STORE_SCHEMES)
         if self.leader_election_heartbeat_interval >= self.leader_election_timeout:
             raise ValueError(
                 "LEADER_ELECTION_HEARTBEAT_INTERVAL must be shorter than LEADER_ELECTION_TIMEOUT"
             )
         return self
 
+    def url_variable(self, store: Literal["market", "metadata"]) -> str:
+        """The variable a store's URL came from: ``MARKET_STORE_URL``, ``MONGODB_URL``, ..."""
+        default = "MARKET_STORE_URL" if store == "market" else "METADATA_STORE_URL"
+        return self._url_variables.get(store, default)
 
-def _legacy_mongodb_url() -> str:
-    """``MONGODB_URL`` or ``MONGODB_HOST``/... of the original service, else SQLite."""
+    def listen_addresses(self) -> dict[str, tuple[str, int]]:
+        """The ports this process listens on, by the variable that sets each."""
+        return {"METRICS_PORT": (self.metrics_host, self.metrics_port)}
+
+    def switched_off_by(self) -> str | None:
+        """``ENABLE_<SERVICE>`` when that switch turns this service off, else None."""
+        switch = f"enable_{self.service_name}"
+        if switch in type(self).model_fields and not getattr(self, switch):
+            return switch.upper()
+        return None
+
+
+def _check_scheme(variable: str, url: str, schemes: tuple[str, ...]) -> None:
+    """Refuse a URL whose scheme no store backend serves, naming the variable, never the URL."""
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    if scheme not in schemes:
+        known = ", ".join(f"{s}://" for s in schemes)
+        named = f"scheme {scheme!r}" if scheme else "a URL without a scheme"
+        raise ValueError(f"{variable}: {named} is not supported; use one of {known}")
+
+
+def _legacy_mongodb_url() -> tuple[str, str]:
+    """``MONGODB_URL`` or ``MONGODB_HOST``/... of the original service, else SQLite.
+
+    Returns the URL and the variable it came from.
+    """
     if url := os.environ.get("MONGODB_URL"):
-        return url
+        return url, "MONGODB_URL"
     host = os.environ.get("MONGODB_HOST")
     if not host:
-        return DEFAULT_MARKET_STORE_URL
+        return DEFAULT_MARKET_STORE_URL, "MARKET_STORE_URL"
     port = os.environ.get("MONGODB_PORT", "27017")
     db = os.environ.get("MONGODB_DB", "petrosa_data_manager")
     user = os.environ.get("MONGODB_USER")
     auth = f"{quote(user)}:{quote(os.environ.get('MONGODB_PASSWORD', ''))}@" if user else ""
-    return f"mongodb://{auth}{host}:{port}/{db}"
+    return f"mongodb://{auth}{host}:{port}/{db}", "MONGODB_HOST"
 
 
 def _env(name: str, default: str = "") -> str:
@@ -185,13 +227,15 @@ def _env(name: str, default: str = "") -> str:
     return os.environ.get(f"MYSQL_{name}") or os.environ.get(f"POSTGRES_{name}") or default
 
 
-def _legacy_mysql_url() -> str:
+def _legacy_mysql_url() -> tuple[str, str]:
+    """``MYSQL_*`` (or ``POSTGRES_*``) of the original service, else SQLite; and the variable."""
     host = _env("HOST")
     if not host:
-        return DEFAULT_METADATA_STORE_URL
+        return DEFAULT_METADATA_STORE_URL, "METADATA_STORE_URL"
     user, password = quote(_env("USER", "root")), quote(_env("PASSWORD"))
     db = _env("DB", "petrosa_data_manager")
-    return f"mysql+asyncmy://{user}:{password}@{host}:{_env('PORT', '3306')}/{db}"
+    url = f"mysql+asyncmy://{user}:{password}@{host}:{_env('PORT', '3306')}/{db}"
+    return url, "MYSQL_HOST" if os.environ.get("MYSQL_HOST") else "POSTGRES_HOST"
 
 
 S = TypeVar("S", bound=NatsSettings)
@@ -202,8 +246,14 @@ def load_settings(cls: type[S], **overrides: object) -> S:
     try:
         return cls(**overrides)  # type: ignore[arg-type]
     except pydantic.ValidationError as exc:
-        problems = "; ".join(
-            f"{'_'.join(str(p) for p in err['loc']).upper() or 'settings'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ConfigError(f"invalid configuration: {problems}") from None
+        raise ConfigError(f"invalid configuration: {_problems(exc)}") from None
+
+
+def _problems(exc: pydantic.ValidationError) -> str:
+    """``VARIABLE: what is wrong`` for each error; a whole-model check names its own."""
+    lines = []
+    for err in exc.errors():
+        message = err["msg"].removeprefix("Value error, ")
+        variable = "_".join(str(part) for part in err["loc"]).upper()
+        lines.append(f"{variable}: {message}" if variable else message)
+    return "; ".join(lines)

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
+from urllib.parse import urlsplit
 
 import msgspec
 
 from petrosa_core.bus import Bus, connect
+from petrosa_core.errors import BusError, ConfigError, StoreUnavailable
 from petrosa_core.market import MarketStore, open_market_store
 from petrosa_core.metadata import MetadataStore
-from petrosa_core.runtime import Runtime
+from petrosa_core.runtime import Runtime, without_credentials
 from petrosa_core.settings import CoreSettings
+
+log = logging.getLogger("petrosa.wiring")
+T = TypeVar("T")
+# How long a first connection may take before the log says what is being waited for.
+FIRST_CONNECT_GRACE = 3.0
+_BACKENDS = {"mongodb": "MongoDB", "mysql": "MySQL", "mariadb": "MariaDB", "sqlite": "SQLite"}
 
 
 class Stores(msgspec.Struct, frozen=True):
@@ -27,14 +38,19 @@ async def connect_bus(runtime: Runtime, settings: CoreSettings, *, drain: bool =
     published during shutdown.
     """
     connected: list[Bus] = []
+    target = "NATS at " + ",".join(without_credentials(u) for u in settings.nats_servers)
 
     async def is_connected() -> bool:
-        return bool(connected) and connected[0].is_connected
+        if not (connected and connected[0].is_connected):
+            raise BusError("not connected")
+        return True
 
-    runtime.add_check("nats", is_connected)
-    bus = await connect(
-        settings.nats_url, name=f"petrosa-{settings.service_name}", security=settings
+    runtime.add_check("nats", is_connected, target)
+    connecting = asyncio.create_task(
+        connect(settings.nats_url, name=f"petrosa-{settings.service_name}", security=settings),
+        name="nats connect",
     )
+    bus = await _announced(connecting, f"waiting for {target}: not reachable yet")
     connected.append(bus)
 
     async def is_open() -> bool:
@@ -47,14 +63,59 @@ async def connect_bus(runtime: Runtime, settings: CoreSettings, *, drain: bool =
     return bus
 
 
+async def _announced(pending: asyncio.Task[T], waiting: str) -> T:
+    """``pending``'s result; logs ``waiting`` once if it takes longer than the grace."""
+    try:
+        done, _ = await asyncio.wait({pending}, timeout=FIRST_CONNECT_GRACE)
+        if not done:
+            log.warning(waiting)
+        return await pending
+    except asyncio.CancelledError:
+        pending.cancel()  # startup was cancelled: end the attempt before going on
+        await asyncio.wait({pending})
+        raise
+
+
+def describe(url: str) -> str:
+    """What a store URL points at, fit for a log line: ``MySQL at db:3306/meta``."""
+    scheme, _, rest = url.partition("://")
+    backend = _BACKENDS.get(scheme.split("+")[0].lower(), scheme)
+    if backend == "SQLite":
+        return f"SQLite at {rest.removeprefix('/') or ':memory:'}"
+    parts = urlsplit(without_credentials(url))
+    default_port = ":3306" if backend in ("MySQL", "MariaDB") and not parts.port else ""
+    path = parts.path if backend != "MongoDB" else ""
+    return f"{backend} at {parts.netloc}{default_port}{path}"
+
+
+async def open_store(variable: str, url: str, opener: Callable[[str], Awaitable[T]]) -> T:
+    """Open a store; one that cannot be reached at start is a setting to fix: ConfigError."""
+    try:
+        return await opener(url)
+    except StoreUnavailable as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        verb = "open" if url.startswith("sqlite") else "reach"
+        raise ConfigError(f"{variable}: cannot {verb} {describe(url)}: {reason}") from exc
+    except ConfigError as exc:
+        raise ConfigError(f"{variable}: {exc}") from exc
+
+
 async def open_stores(runtime: Runtime, settings: CoreSettings) -> Stores:
-    """Open (and migrate) both stores; readiness pings each of them."""
-    market = await open_market_store(settings.market_store_url)
+    """Open (and migrate) both stores; readiness pings each, naming the store and its host.
+
+    A store that cannot be opened ends startup naming its variable; MongoDB connects
+    lazily, so one that is away at start is logged, and readiness waits for it.
+    """
+    market_url, metadata_url = settings.market_store_url, settings.metadata_store_url
+    market = await open_store(settings.url_variable("market"), market_url, open_market_store)
     runtime.add_closer("market_store", market.close)
-    runtime.add_check("market_store", answers(market.ping))
-    metadata = await MetadataStore.open(settings.metadata_store_url)
+    runtime.add_check("market_store", answers(market.ping), describe(market_url))
+    metadata = await open_store(settings.url_variable("metadata"), metadata_url, MetadataStore.open)
     runtime.add_closer("metadata_store", metadata.close)
-    runtime.add_check("metadata_store", answers(metadata.ping))
+    runtime.add_check("metadata_store", answers(metadata.ping), describe(metadata_url))
+    for name in ("market_store", "metadata_store"):
+        if reason := await runtime.failing_check(name):
+            log.warning("%s; readiness waits for it", reason, extra={"check": name})
     return Stores(market, metadata)
 
 

@@ -18,6 +18,8 @@ class ApiSettings(CoreSettings):
     """
 
     service_name: str = "api"
+    # The original service's switch; a process switched off serves its probes and nothing else.
+    enable_api: bool = True
     api_host: str = "0.0.0.0"
     api_port: int = Field(8000, ge=0, le=65535)
     api_keys: str = ""
@@ -68,6 +70,10 @@ class ApiSettings(CoreSettings):
                 "or API_KEYS_FILE"
             )
         return self
+
+    def listen_addresses(self) -> dict[str, tuple[str, int]]:
+        """The API serves its probes and metrics on its own port, not on ``METRICS_PORT``."""
+        return {"API_PORT": (self.api_host, self.api_port)}
 
     def keys(self) -> list[ApiKey]:
         """Every configured key, from ``API_KEYS`` and then ``API_KEYS_FILE``."""

@@ -12,6 +12,8 @@ class AuditorSettings(CoreSettings):
     """How often and how far back to audit, and whether to repair what the audit finds."""
 
     service_name: str = "auditor"
+    # The original service's switch; a process switched off serves its probes and nothing else.
+    enable_auditor: bool = True
     audit_interval: float = Field(300.0, gt=0)  # seconds
     audit_window: float = Field(86_400.0, gt=0)  # seconds of history each scheduled audit reads
     audit_lease_name: str = "auditor"

@@ -11,6 +11,8 @@ class BackfillerSettings(CoreSettings):
     """Where Binance is, how much request weight this process may spend, and how jobs run."""
 
     service_name: str = "backfiller"
+    # The original service's switch; a process switched off serves its probes and nothing else.
+    enable_backfiller: bool = True
     binance_fapi_url: str = "https://fapi.binance.com"
     # Binance allows 2400 weight per minute per IP; tests compress the window.
     binance_weight_limit: int = Field(2400, gt=0)

@@ -34,7 +34,8 @@ def _service(name: str) -> Command:
         # Imported on use: a service pulls in its whole stack, which other commands skip.
         importlib.import_module(f"petrosa_{name}.app").main()
 
-    return Command(f"run the {name} service (configured by environment variables)", run)
+    help_line = f"run the {name} service (configured by environment variables; --help lists them)"
+    return Command(help_line, run)
 
 
 def _configure_dev(parser: argparse.ArgumentParser) -> None:
@@ -42,7 +43,7 @@ def _configure_dev(parser: argparse.ArgumentParser) -> None:
         "--api-port",
         type=int,
         default=None,
-        help="API port (default 8000, or a free one if 8000 is busy; 0 picks a free one)",
+        help="API port (default API_PORT, else 8000; 0 picks a free one; a busy one is refused)",
     )
     parser.add_argument(
         "--no-demo",
@@ -69,6 +70,12 @@ def _audit(argv: list[str]) -> int:
     return audit_command(argv)
 
 
+def _migrate(argv: list[str]) -> int:
+    from petrosa_cli.migrate import migrate_command
+
+    return migrate_command(argv)
+
+
 def _deadletters(argv: list[str]) -> int:
     from petrosa_ingestor.deadletters import deadletters_command
 
@@ -80,6 +87,7 @@ PASSTHROUGH: dict[str, tuple[str, Callable[[list[str]], int]]] = {
     "backfill": ("submit a backfill job and follow it, or --list jobs", _backfill),
     "audit": ("run one audit of a dataset (or all) and print the report", _audit),
     "deadletters": ("list or replay the frames the ingestor could not store", _deadletters),
+    "migrate": ("bring the SQL stores' schemas to the newest revision", _migrate),
 }
 
 COMMANDS: dict[str, Command] = {
@@ -108,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> None:
     """Dispatch to the chosen subcommand and exit with its code."""
     words = list(sys.argv[1:] if argv is None else argv)
+    if words and words[0] in SERVICES:
+        # A service reads its own arguments (``--help`` lists its variables) from sys.argv.
+        sys.argv = [f"petrosa {words[0]}", *words[1:]]
+        COMMANDS[words[0]].handler(argparse.Namespace())
     if words and words[0] in PASSTHROUGH:
         sys.exit(PASSTHROUGH[words[0]][1](words[1:]))
     args = build_parser().parse_args(words)
