@@ -24,6 +24,7 @@ import pytest
 from petrosa_cli import demo, dev
 from petrosa_cli.main import COMMANDS, build_parser
 from petrosa_core.binance import parse_frame
+from petrosa_core.errors import ConfigError
 from petrosa_core.models import Candle, DepthUpdate, MarkPrice, Record, Trade
 from petrosa_ingestor.funding import FundingTracker
 from tests.harness.servers import free_port
@@ -204,6 +205,11 @@ async def test_petrosa_dev_runs_every_service_and_stops_cleanly_on_ctrl_c(tmp_pa
 
     assert console.endpoints["nats"].startswith("nats://127.0.0.1:")
     assert console.endpoints["api"].endswith("/docs")
+    api_base = console.endpoints["api"].removesuffix("/docs")
+    assert f"try: curl '{api_base}/data/candles?pair=SUSHIUSDT&period=1m&limit=5'" in console.lines
+    assert any(
+        x.startswith(f"cli: export NATS_URL={console.endpoints['nats']} ") for x in console.lines
+    )
     assert statuses == dict.fromkeys(EXPECTED_ENDPOINTS - {"nats"}, 200)
     assert bound == dict.fromkeys(EXPECTED_ENDPOINTS, {"127.0.0.1"})
     assert docs.status_code == 200
@@ -232,15 +238,82 @@ def test_cli_parses_dev_options_and_knows_every_service() -> None:
     assert list(COMMANDS) == [*SERVICES, "dev"]
 
 
-def test_dev_api_port_is_8000_unless_busy_or_overridden(monkeypatch: pytest.MonkeyPatch) -> None:
-    with socket.create_server(("0.0.0.0", 0)) as busy:
-        monkeypatch.setattr(dev, "DEFAULT_API_PORT", busy.getsockname()[1])
-        assert dev.api_port_for(None) == 0
+def test_dev_api_port_is_8000_unless_overridden_and_never_moves_off_a_busy_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("API_PORT", raising=False)
     free = free_port()
     monkeypatch.setattr(dev, "DEFAULT_API_PORT", free)
-
     assert dev.api_port_for(None) == free
-    assert dev.api_port_for(9999) == 9999
+    assert dev.api_port_for(0) == 0
+    monkeypatch.setenv("API_PORT", str(free_port()))
+    assert dev.api_port_for(None) == int(os.environ["API_PORT"])
+    with socket.create_server(("0.0.0.0", 0)) as busy:
+        taken = busy.getsockname()[1]
+        monkeypatch.setenv("API_PORT", str(taken))
+        with pytest.raises(ConfigError) as refused:
+            dev.api_port_for(None)
+
+    message = str(refused.value)
+    assert f"port {taken} is in use" in message
+    assert "--api-port" in message and "API_PORT=" in message
+
+
+async def test_petrosa_dev_refuses_a_busy_api_port_with_exit_2_and_one_line(
+    tmp_path: Path,
+) -> None:
+    with socket.create_server(("0.0.0.0", 0)) as busy:
+        port = busy.getsockname()[1]
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "petrosa_cli", "dev", cwd=tmp_path,
+            env={**os.environ, "API_PORT": str(port)}, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        async with asyncio.timeout(START_TIMEOUT):
+            out, err = await proc.communicate()
+
+    assert proc.returncode == 2
+    assert out == b""
+    [line] = err.decode().splitlines()
+    assert line.startswith(f"petrosa dev: API_PORT: port {port} is in use")
+    assert not (tmp_path / "data").exists()  # nothing was started
+
+
+def test_dev_prints_the_first_request_on_the_port_the_api_really_bound() -> None:
+    [api] = [s for s in dev.service_specs("nats://127.0.0.1:4999", 0, "k") if s.name == "api"]
+    assert api.endpoint is not None
+
+    docs, curl = api.endpoint(41234).splitlines()
+
+    assert docs == "api: http://127.0.0.1:41234/docs"
+    assert curl == (
+        "try: curl 'http://127.0.0.1:41234/data/candles?pair=SUSHIUSDT&period=1m&limit=5'"
+    )
+
+
+def test_dev_tells_how_to_point_the_clis_at_it_from_any_folder(tmp_path: Path) -> None:
+    hint = dev.cli_hint("nats://127.0.0.1:4999", tmp_path / "data")
+
+    assert hint.startswith("cli: export NATS_URL=nats://127.0.0.1:4999 ")
+    assert f"METADATA_STORE_URL=sqlite+aiosqlite:///{tmp_path}/data/metadata.db" in hint
+    assert f"MARKET_STORE_URL=sqlite+aiosqlite:///{tmp_path}/data/market.db" in hint
+
+
+def test_dev_leaves_out_the_services_their_enable_switch_turns_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ENABLE_AUDITOR", "false")
+    monkeypatch.setenv("ENABLE_API", "0")
+    monkeypatch.setenv("ENABLE_ANALYTICS", "true")
+    monkeypatch.delenv("ENABLE_BACKFILLER", raising=False)
+    off = dev.switched_off()
+    names = [s.name for s in dev.service_specs("nats://x:1", 0, "k", skip=frozenset(off))]
+    monkeypatch.setenv("ENABLE_BACKFILLER", "perhaps")
+
+    assert off == {"auditor": "ENABLE_AUDITOR", "api": "ENABLE_API"}
+    assert names == ["ingestor", "backfiller", "analytics", "demo"]
+    with pytest.raises(ConfigError, match="ENABLE_BACKFILLER: 'perhaps' is not true or false"):
+        dev.switched_off()
 
 
 def test_dev_gives_the_api_a_fresh_key_and_runs_the_demo_unless_switched_off(

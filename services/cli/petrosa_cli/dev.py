@@ -5,6 +5,11 @@ files under ./data/, and runs every service, plus a demo feed replaying a record
 as live data, as child processes restarted with backoff when they die. The API gets a
 fresh development key with every scope. Ctrl-C or SIGTERM stops the children first, then
 nats-server.
+
+The API listens on 8000 (``API_PORT``, ``--api-port``); when that port is taken the stack
+refuses to start rather than move: the README's and any bookmarked URL would otherwise
+reach whatever holds 8000. ``ENABLE_AUDITOR``, ``ENABLE_BACKFILLER``, ``ENABLE_ANALYTICS``
+and ``ENABLE_API`` set to false leave that service out.
 """
 
 from __future__ import annotations
@@ -24,7 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from petrosa_core.runtime import Runtime
+import pydantic
+
+from petrosa_core.errors import ConfigError
+from petrosa_core.runtime import EXIT_CONFIG, Runtime
 
 SERVICES = ("ingestor", "auditor", "backfiller", "analytics", "api")
 DATA_DIR = Path("data")
@@ -32,6 +40,12 @@ MARKET_STORE_URL = "sqlite+aiosqlite:///./data/market.db"
 METADATA_STORE_URL = "sqlite+aiosqlite:///./data/metadata.db"
 DEFAULT_API_PORT = 8000
 HOST = "127.0.0.1"
+# The services the original service could switch off, each by its ENABLE_ variable.
+SWITCHES = {
+    name: f"ENABLE_{name.upper()}" for name in ("auditor", "backfiller", "analytics", "api")
+}
+# What a new user can paste once the API is up; the demo feed fills this pair.
+SAMPLE_QUERY = "/data/candles?pair=SUSHIUSDT&period=1m&limit=5"
 
 # Longer than a service's own 10 s drain, so a child is killed only when it is stuck.
 STOP_TIMEOUT = 15.0
@@ -190,10 +204,37 @@ def _port_is_free(port: int) -> bool:
 
 
 def api_port_for(requested: int | None) -> int:
-    """``--api-port`` if given (0 picks a free one), else 8000 unless it is busy."""
-    if requested is not None:
-        return requested
-    return DEFAULT_API_PORT if _port_is_free(DEFAULT_API_PORT) else 0
+    """``--api-port``, else ``API_PORT``, else 8000; 0 picks a free one.
+
+    A port that is taken is refused, never swapped for another: a new user follows the
+    README's URL, and a stack that moved silently would leave that URL reaching whatever
+    else holds the port.
+    """
+    if requested is None:
+        try:
+            requested = int(os.environ.get("API_PORT") or DEFAULT_API_PORT)
+        except ValueError:
+            raise ConfigError(f"API_PORT: {os.environ['API_PORT']!r} is not a port") from None
+    if requested and not _port_is_free(requested):
+        raise ConfigError(
+            f"API_PORT: port {requested} is in use by another program; stop it, or run the "
+            f"API on another port: petrosa dev --api-port 8080 (make run API_PORT=8080)"
+        )
+    return requested
+
+
+def switched_off() -> dict[str, str]:
+    """Services an ``ENABLE_<SERVICE>=false`` leaves out, with that variable."""
+    off = {}
+    for name, variable in SWITCHES.items():
+        value = os.environ.get(variable, "true")
+        try:
+            enabled = pydantic.TypeAdapter(bool).validate_python(value)
+        except pydantic.ValidationError:
+            raise ConfigError(f"{variable}: {value!r} is not true or false") from None
+        if not enabled:
+            off[name] = variable
+    return off
 
 
 def nats_binary() -> str:
@@ -220,9 +261,14 @@ async def wait_for_port(port: int, within: float) -> None:
 
 
 def service_specs(
-    nats_url: str, api_port: int, api_key: str, *, demo: bool = True
+    nats_url: str,
+    api_port: int,
+    api_key: str,
+    *,
+    demo: bool = True,
+    skip: frozenset[str] = frozenset(),
 ) -> list[ChildSpec]:
-    """One child per service, then the demo feed unless ``demo`` is False."""
+    """One child per service but those in ``skip``, then the demo feed unless ``demo`` is False."""
     env = {
         "NATS_URL": nats_url,
         "MARKET_STORE_URL": MARKET_STORE_URL,
@@ -236,7 +282,7 @@ def service_specs(
         "PYTHONUNBUFFERED": "1",
     }
     specs = []
-    for name in SERVICES:
+    for name in (s for s in SERVICES if s not in skip):
         endpoint = _api_endpoint if name == "api" else _metrics_endpoint(name)
         argv = [sys.executable, "-m", f"petrosa_{name}"]
         extra = {"API_KEYS": _api_keys(api_key)} if name == "api" else {}
@@ -260,14 +306,28 @@ def _api_keys(api_key: str) -> str:
 
 
 def _api_endpoint(port: int) -> str:
-    return f"api: http://{HOST}:{port}/docs"
+    """The pinned ``api:`` line, then the first request to try, on the port really bound."""
+    return f"api: http://{HOST}:{port}/docs\ntry: curl 'http://{HOST}:{port}{SAMPLE_QUERY}'"
+
+
+def cli_hint(nats_url: str, data_dir: Path) -> str:
+    """How to point ``petrosa backfill`` and ``petrosa audit`` at this stack, from any folder."""
+    folder = data_dir.resolve()
+    return (
+        f"cli: export NATS_URL={nats_url} "
+        f"MARKET_STORE_URL=sqlite+aiosqlite:///{folder / 'market.db'} "
+        f"METADATA_STORE_URL=sqlite+aiosqlite:///{folder / 'metadata.db'}  "
+        "# then petrosa backfill SYMBOL --start ..., petrosa audit, petrosa migrate"
+    )
 
 
 def _metrics_endpoint(name: str) -> Callable[[int], str]:
     return lambda port: f"metrics {name}: http://{HOST}:{port}/metrics"
 
 
-async def start_stack(runtime: Runtime, api_port: int, *, demo: bool = True) -> None:
+async def start_stack(
+    runtime: Runtime, api_port: int, *, demo: bool = True, skip: dict[str, str] | None = None
+) -> None:
     """Start nats-server, wait until it listens, then every service and the demo feed."""
     store = DATA_DIR / "dev" / "nats"
     store.mkdir(parents=True, exist_ok=True)
@@ -285,15 +345,27 @@ async def start_stack(runtime: Runtime, api_port: int, *, demo: bool = True) -> 
     await wait_for_port(port, NATS_START_TIMEOUT)
     nats_url = f"nats://{HOST}:{port}"
     emit(f"nats: {nats_url}")
+    emit(cli_hint(nats_url, DATA_DIR))
     api_key = new_api_key()
     emit(f"api key: {api_key}")
-    for spec in service_specs(nats_url, api_port, api_key, demo=demo):
+    for name, variable in (skip or {}).items():
+        emit(f"{name}: switched off ({variable}=false)")
+    specs = service_specs(nats_url, api_port, api_key, demo=demo, skip=frozenset(skip or ()))
+    for spec in specs:
         runtime.spawn(spec.name, Child(spec).supervise(runtime.stopping))
 
 
 async def run_dev(api_port: int | None = None, *, demo: bool = True) -> int:
-    """Run the local stack until Ctrl-C or SIGTERM; returns the exit code."""
+    """Run the local stack until Ctrl-C or SIGTERM; returns the exit code.
+
+    A setting the stack cannot start with ends it at once: exit 2 and one line naming it.
+    """
     logging.basicConfig(level=logging.INFO, format="dev | %(levelname)s %(message)s")
-    port = api_port_for(api_port)
+    try:
+        skip = switched_off()
+        port = 0 if "api" in skip else api_port_for(api_port)
+    except ConfigError as exc:
+        sys.stderr.write(f"petrosa dev: {exc}\n")
+        return EXIT_CONFIG
     runtime = Runtime("dev", shutdown_timeout=STOP_TIMEOUT + 5)
-    return await runtime.run(lambda rt: start_stack(rt, port, demo=demo))
+    return await runtime.run(lambda rt: start_stack(rt, port, demo=demo, skip=skip))
