@@ -122,7 +122,7 @@ async def run_bare(url: str) -> tuple[float, float]:
     durable = f"bare_{uuid.uuid4().hex[:6]}"
     bus = await connect(url, name="bench-setup")
     await ensure_pull_consumer(
-        bus.js, STREAM, durable, filter_subject=SUBJECT, max_ack_pending=20_000
+        bus, STREAM, durable, filter_subject=SUBJECT, max_ack_pending=20_000
     )
     await bus.close()
     proc = await asyncio.create_subprocess_exec(
@@ -233,7 +233,7 @@ async def run() -> None:
 
 async def _run(url: str, mariadb: MariaDB, workdir: Path) -> None:
     bus = await connect(url, name="bench-setup")
-    await ensure_stream(bus.js, STREAM, [SUBJECT], max_bytes=2 * 1024**3)
+    await ensure_stream(bus, STREAM, [SUBJECT], max_bytes=2 * 1024**3)
     await bus.close()
     await publish_all(url, shifted_frames(TOTAL_FRAMES))
     seconds: dict[str, list[float]] = {name: [] for name in CONSUMERS}

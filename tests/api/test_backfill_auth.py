@@ -14,6 +14,7 @@ import pytest
 from nats.aio.msg import Msg
 
 from petrosa_core.bus import connect
+from petrosa_core.contracts import BackfillReply, BackfillRequest
 from petrosa_core.metadata import MetadataStore
 from petrosa_core.models import DatasetId
 from tests.api.conftest import READER, WRITER, XRP_5M, Api, Launch, Stores
@@ -43,11 +44,12 @@ async def test_backfill_start_returns_the_job_the_backfiller_created(
     async def backfiller(msg: Msg) -> None:
         body = json.loads(msg.data)
         received.append(body)
+        BackfillRequest.decode(msg.data)  # what the API sends is the contract's request
         dataset = DatasetId.parse(f"candles:{body['symbol']}:{body['interval']}")
         job = await metadata.create_job(
             dataset, data_type="candles", start=body["start"], end=body["end"]
         )
-        await msg.respond(json.dumps({"job_id": job.id, "status": "pending"}).encode())
+        await msg.respond(BackfillReply.of(job, [job.id], [job.id]).encode())
 
     async with await connect(nats_server.url, name="test-backfiller") as bus:
         await bus.client.subscribe(SUBJECT, queue="backfiller", cb=backfiller)
@@ -59,7 +61,7 @@ async def test_backfill_start_returns_the_job_the_backfiller_created(
     data = response.json()["data"]
     assert received == [
         {"symbol": "XRPUSDT", "data_type": "candles", "start": 1_636_934_400_000,
-         "end": 1_637_020_800_000, "interval": "5m"},
+         "end": 1_637_020_800_000, "interval": "5m", "origin": "api"},
     ]  # fmt: skip
     assert data["status"] == "pending"
     assert data["job"]["id"] == data["job_id"]
@@ -98,27 +100,42 @@ async def test_backfill_start_without_a_backfiller_is_a_503(keyed: Api) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("body", "message"),
-    [
-        ({**REQUEST, "interval": None}, "body: candles need an interval"),
-        (
-            {**REQUEST, "start": "2021-11-17"},
-            "body: start 1637107200000 must be before end 1637020800000",
-        ),
-        (
-            {**REQUEST, "data_type": "depth"},
-            "body.data_type: Input should be 'candles', 'funding_rates' or 'agg_trades'",
-        ),
-    ],
-)
-async def test_a_bad_backfill_request_is_a_422_naming_the_problem(
-    keyed: Api, body: dict[str, Any], message: str
-) -> None:
+async def test_a_backfill_body_of_the_wrong_shape_is_a_422_naming_the_field(keyed: Api) -> None:
+    body = {**REQUEST, "data_type": "depth"}
     response = await post_backfill(keyed, body, **{"X-API-Key": WRITER})
 
     assert response.status_code == 422
-    assert response.json()["error"]["message"] == message
+    assert response.json()["error"]["message"] == (
+        "body.data_type: Input should be 'candles', 'funding_rates' or 'agg_trades'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "message"),
+    [
+        ({**REQUEST, "interval": None}, "missing_interval", "candles need an interval"),
+        (
+            {**REQUEST, "data_type": "funding_rates"},
+            "unexpected_interval",
+            "funding_rates have no interval",
+        ),
+        (
+            {**REQUEST, "start": "2021-11-17"},
+            "bad_range",
+            "start 1637107200000 is not before end 1637020800000",
+        ),
+    ],
+)
+async def test_a_backfill_that_breaks_the_contracts_rules_is_a_400_as_the_backfiller_says(
+    keyed: Api, body: dict[str, Any], code: str, message: str
+) -> None:
+    response = await post_backfill(keyed, body, **{"X-API-Key": WRITER})
+
+    assert response.status_code == 400
+    assert (response.json()["error"]["code"], response.json()["error"]["message"]) == (
+        code,
+        message,
+    )
 
 
 async def test_jobs_are_listed_filtered_and_fetched(api: Api, stores: Stores) -> None:

@@ -96,7 +96,7 @@ async def test_leader_lists_who_holds_each_lease(launch: Launch, tmp_path: Path)
     try:
         api = await launch(NATS_URL=private.url)
         async with await connect(private.url, name="test-leases") as bus:
-            kv = await ensure_kv(bus.js, "petrosa_leases", ttl=60)
+            kv = await ensure_kv(bus, "petrosa_leases", ttl=60)
             revision = await kv.put("auditor", b"host-a:1:abcd")
             leases = (await get(api, "/health/leader"))["data"]
     finally:

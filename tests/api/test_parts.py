@@ -1,4 +1,4 @@
-"""The API's small parts on their own: times, keys, rate limits, the cache, negotiation."""
+"""The API's small parts on their own: ISO rendering, keys, rate limits, the cache, negotiation."""
 
 from __future__ import annotations
 
@@ -18,49 +18,9 @@ from petrosa_api.ratelimit import RateLimiter, retry_after_header
 from petrosa_api.schemas import Interval
 from petrosa_api.settings import ApiSettings
 from petrosa_api.state import ApiState
-from petrosa_api.times import iso_column, iso_ms, parse_time, time_value
-from petrosa_core.errors import ValidationError
+from petrosa_api.times import iso_column, iso_ms
 from petrosa_core.intervals import INTERVALS
 from petrosa_core.runtime import Runtime
-
-
-@pytest.mark.parametrize(
-    ("text", "ms"),
-    [
-        ("1636934400000", 1_636_934_400_000),
-        ("2021-11-15", 1_636_934_400_000),
-        ("2021-11-15T00:00:00Z", 1_636_934_400_000),
-        ("2021-11-15T01:00:00.123+01:00", 1_636_934_400_123),
-        ("2021-11-15T00:00:00.5", 1_636_934_400_500),
-        ("0", 0),
-    ],
-)
-def test_times_parse_from_epoch_ms_or_iso_in_utc(text: str, ms: int) -> None:
-    assert parse_time("start", text) == ms
-
-
-@pytest.mark.parametrize("text", ["1e5", "-5", "soon", "1969-12-31T23:59:59Z", "9" * 5000])
-def test_unparseable_or_out_of_range_times_are_refused(text: str) -> None:
-    with pytest.raises(ValidationError) as refused:
-        parse_time("start", text)
-
-    assert refused.value.reason == "bad_time"
-    assert len(str(refused.value)) < 120
-
-
-@pytest.mark.parametrize(
-    ("value", "ms"), [(1_636_934_400_000, 1_636_934_400_000), ("2021-11-15", 1_636_934_400_000)]
-)
-def test_a_json_time_is_epoch_ms_or_text(value: object, ms: int) -> None:
-    assert time_value("start", value) == ms
-
-
-@pytest.mark.parametrize("value", [True, False, None, 1.0, -1, 2**70, [0], {"ms": 0}])
-def test_a_json_time_of_another_type_or_out_of_range_is_a_bad_time(value: object) -> None:
-    with pytest.raises(ValidationError) as refused:
-        time_value("start", value)
-
-    assert refused.value.reason == "bad_time"
 
 
 def test_iso_strings_match_one_by_one_and_by_column() -> None:

@@ -13,6 +13,7 @@ from petrosa_auditor.context import Scope
 from petrosa_auditor.findings import FRESHNESS, GAPS
 from petrosa_auditor.recorder import Recorder, Run
 from petrosa_core.bus import Bus, connect
+from petrosa_core.contracts import AuditEvent
 from petrosa_core.metadata import FindingStatus, MetadataStore
 from tests.auditor._support import MIN, auditor, candles_id, csv_candles, opened, unique, write
 from tests.harness.servers import NatsServer
@@ -43,7 +44,7 @@ async def test_a_gap_opens_a_finding_that_resolves_once_filled_and_both_are_told
     scope = Scope.between(t[0], t[-1] + STEP)
     subject = unique("audit.events")
     events = await bus.client.subscribe(subject)
-    recorder = Recorder(metadata, lambda s, p: bus.client.publish(s, p), subject)
+    recorder = Recorder(metadata, bus.publish, subject)
 
     async with opened(sqlite_url) as store:
         await write(store, candles)
@@ -54,7 +55,8 @@ async def test_a_gap_opens_a_finding_that_resolves_once_filled_and_both_are_told
         await recorder.record(await auditor(store).audit(DATASET, scope), Run(4))
 
     await bus.client.flush()
-    told = [json.loads((await events.next_msg(timeout=5)).data) for _ in range(3)]
+    raw = [(await events.next_msg(timeout=5)).data for _ in range(3)]
+    told = [json.loads(data) for data in raw]
     assert events.pending_msgs == 0
     gaps = [f for f in await metadata.findings(DATASET) if f.check == GAPS]
     history = await metadata.health_history(DATASET)
@@ -74,6 +76,7 @@ async def test_a_gap_opens_a_finding_that_resolves_once_filled_and_both_are_told
         t[100],
         t[102],
     )
+    assert [AuditEvent.decode(data).type for data in raw] == [e["type"] for e in told]
     assert [h.completeness for h in history] == [1.0, (len(t) - 3) / len(t)]
     assert [(h.details["token"], h.details["pid"]) for h in history] == [
         (4, os.getpid()),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from petrosa_auditor.context import Scope
 from petrosa_auditor.repair import AutoBackfill
+from petrosa_core.contracts import BackfillReply
 from petrosa_core.metadata import JobStatus, MetadataStore
 from tests.auditor._support import MIN, auditor, candles_id, csv_candles, opened, write
 
@@ -46,7 +47,7 @@ async def test_jobs_are_limited_shared_with_active_ones_and_finished_by_their_ro
         DATASET, data_type="candles", start=t[90], end=t[120], origin="api"
     )
     first_pass = await repair.repair(report)
-    second = next(job_id for job_id in first_pass.values() if job_id != active.id)
+    second = next(i for ids in first_pass.values() for i in ids if i != active.id)
     assert await metadata.claim_job(second, "worker", 60)
     assert await metadata.finish_job(second, "worker", JobStatus.COMPLETED)
     finished = await repair.poll()
@@ -54,7 +55,7 @@ async def test_jobs_are_limited_shared_with_active_ones_and_finished_by_their_ro
     await metadata.close()
 
     gaps = [(t[i], t[i + HOUR - 1]) for i in (100, 300, 500)]
-    assert first_pass == {gaps[0]: active.id, gaps[1]: second}
+    assert first_pass == {gaps[0]: [active.id], gaps[1]: [second]}
     assert [(f.job.job_id, f.status) for f in finished] == [(second, "completed")]
     # The finished job's gap is still in this old report: asking again would not help.
     assert list(second_pass) == [gaps[0], gaps[2]]
@@ -62,4 +63,46 @@ async def test_jobs_are_limited_shared_with_active_ones_and_finished_by_their_ro
         (t[300], t[300 + HOUR]),
         (t[500], t[500 + HOUR]),
     ]
-    assert set(repair.outstanding) == {active.id, second_pass[gaps[2]]}
+    assert set(repair.outstanding) == {active.id, *second_pass[gaps[2]]}
+
+
+async def test_a_gap_partly_covered_by_an_active_job_is_requested_whole_and_names_every_job(
+    sqlite_url: str, tmp_path: Path, shared_data: Path
+) -> None:
+    candles = csv_candles(shared_data / "xrpusdt_perp_5m_klines.csv", "XRPUSDT", "5m", STEP)
+    t = [c.open_time for c in candles]
+    metadata = await MetadataStore.open(f"sqlite+aiosqlite:///{tmp_path / 'meta.db'}")
+    sent: list[dict[str, object]] = []
+
+    async def backfiller(subject: str, payload: bytes, wait: float) -> bytes:
+        """Answers as the backfiller does: active jobs keep their part, a new job the rest."""
+        ask = json.loads(payload)
+        sent.append(ask)
+        rest = await metadata.create_job(
+            DATASET, data_type="candles", start=active.range_end, end=ask["end"]
+        )
+        return BackfillReply.of(rest, [active.id, rest.id], [rest.id]).encode()
+
+    repair = AutoBackfill(
+        backfiller, metadata, subject="backfill", min_gap_seconds=3600, max_jobs=5, timeout=1
+    )
+    async with opened(sqlite_url) as store:
+        await write(store, candles)
+        await store.delete_range(DATASET, t[100], t[100 + 2 * HOUR])
+        report = await auditor(store).audit(DATASET, Scope.between(t[0], t[-1] + STEP))
+    # Another request's job fills the first half of the gap: the second half is nobody's.
+    active = await metadata.create_job(
+        DATASET, data_type="candles", start=t[100], end=t[100 + HOUR], origin="api"
+    )
+
+    jobs = await repair.repair(report)
+    await metadata.close()
+
+    gap = (t[100], t[100 + 2 * HOUR - 1])
+    [created] = [job_id for job_id in repair.outstanding if job_id != active.id]
+    assert jobs == {gap: [active.id, created]}
+    assert [(a["start"], a["end"]) for a in sent] == [(t[100], t[100 + 2 * HOUR])]
+    assert {(j.start, j.end) for j in repair.outstanding.values()} == {
+        (t[100], t[100 + HOUR]),
+        (t[100 + HOUR], t[100 + 2 * HOUR]),
+    }

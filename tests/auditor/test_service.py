@@ -19,10 +19,11 @@ from petrosa_auditor.findings import GAPS
 from petrosa_auditor.service import AuditorService
 from petrosa_auditor.settings import AuditorSettings
 from petrosa_core.bus import Bus, connect
+from petrosa_core.contracts import BackfillEvent, BackfillRequest, ErrorReply, decode_reply
 from petrosa_core.intervals import align
 from petrosa_core.leader import LEASE_BUCKET
 from petrosa_core.market import MarketStore
-from petrosa_core.metadata import FindingStatus, MetadataStore
+from petrosa_core.metadata import BackfillJob, FindingStatus, JobStatus, MetadataStore
 from petrosa_core.models import Candle
 from petrosa_core.settings import load_settings
 from tests.auditor._support import MIN, candles_id, csv_candles, opened, unique, write
@@ -120,8 +121,11 @@ async def test_an_audit_is_answered_on_request_with_its_report(
     assert (full["dataset"], full["mode"], full["records"]) == (str(DATASET), "full", 1997)
     score = REGISTRY.get_sample_value("data_manager_audit_health_score", {"dataset": str(DATASET)})
     assert score == full["score"]
-    assert json.loads(unknown.data)["error"]["code"] == "unknown_dataset"
-    assert json.loads(bad.data)["error"]["code"] == "bad_request"
+    refused = [decode_reply(r.data, msgspec.json.decode) for r in (unknown, bad)]
+    assert [(r.code, r.http_status) for r in refused if isinstance(r, ErrorReply)] == [
+        ("unknown_dataset", 404),
+        ("bad_request", 400),
+    ]
 
 
 async def test_a_long_gap_is_requested_once_and_resolved_after_the_backfill(
@@ -142,6 +146,7 @@ async def test_a_long_gap_is_requested_once_and_resolved_after_the_backfill(
 
     async def backfiller(msg: Msg) -> None:
         requests.append(json.loads(msg.data))
+        BackfillRequest.decode(msg.data)  # what the auditor sends is the contract's request
         await msg.respond(b'{"job_id": "job-1", "status": "pending"}')
 
     async with opened(sqlite_url) as store:
@@ -160,8 +165,21 @@ async def test_a_long_gap_is_requested_once_and_resolved_after_the_backfill(
                 lambda: _audits_since(metadata, annotated.first_seen_at, 3), "three more audits"
             )
             await write(store, candles[-60:-48])
-            done = {"job_id": "job-1", "status": "completed", "dataset_id": str(DATASET)}
-            await bus.client.publish(settings.backfill_events_subject, json.dumps(done).encode())
+            job = BackfillJob(
+                id="job-1",
+                dataset_id=str(DATASET),
+                symbol="XRPUSDT",
+                data_type="candles",
+                interval="5m",
+                range_start=t[-60],
+                range_end=t[-48],
+                origin="auditor",
+                created_at=t[-1],
+                updated_at=t[-1],
+                status=JobStatus.COMPLETED,
+            )
+            done = BackfillEvent.of_job(job, claimable=False, timestamp=t[-1])
+            await bus.publish(settings.backfill_events_subject, done.encode())
 
             async def resolved() -> bool:
                 gap = next(f for f in await metadata.findings(DATASET) if f.id == annotated.id)

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from petrosa_backfiller.cli import backfill_command
-from tests.backfiller.test_jobs_support import Backfill
-from tests.fakes.binance_data import recorded_candles
+from petrosa_core.metadata import MetadataStore
+from petrosa_core.models import DatasetId
+from tests.backfiller.test_jobs_support import DAY_MS, HOUR_MS, Backfill
+from tests.fakes.binance_data import listing_time, recorded_candles
 from tests.fakes.binance_exchange import FakeBinance
 from tests.harness.servers import NatsServer
 
@@ -127,3 +129,35 @@ async def test_a_failed_job_exits_1_with_binances_reason(
 def test_symbol_and_start_are_required_unless_listing(capsys: pytest.CaptureFixture[str]) -> None:
     assert backfill_command(["BTCUSDT"]) == 2
     assert "SYMBOL and --start are required" in capsys.readouterr().err
+
+
+async def test_a_range_partly_covered_by_another_job_follows_every_job_to_its_end(
+    backfill: Backfill, capsys: pytest.CaptureFixture[str]
+) -> None:
+    symbol = "SPLITUSDT"
+    start = listing_time(symbol) + DAY_MS
+    metadata = await MetadataStore.open(backfill.metadata_url)
+    try:
+        # Another replica holds the middle hour; it dies and this backfiller takes the job over.
+        held = await metadata.create_job(
+            DatasetId.parse(f"candles:{symbol}:1m"),
+            data_type="candles",
+            start=start + HOUR_MS,
+            end=start + 2 * HOUR_MS,
+        )
+        assert await metadata.claim_job(held.id, "dying-replica", lease_seconds=2)
+        async with backfill.running():
+            code = await petrosa_backfill(
+                symbol, "--start", str(start), "--end", str(start + 3 * HOUR_MS)
+            )
+        jobs = {job.id: job for job in await metadata.list_jobs(symbol=symbol)}
+    finally:
+        await metadata.close()
+
+    printed = capsys.readouterr()
+    followed = [line.split()[1] for line in printed.out.splitlines()]
+    assert code == 0
+    assert len(followed) == len(jobs) == 3 and held.id in followed
+    assert printed.out.splitlines() == [f"job {j} completed: 60 records" for j in followed]
+    assert f"3 jobs cover the range: {', '.join(followed)}\n" in printed.err
+    assert [(jobs[i].range_start - start) // HOUR_MS for i in followed] == [0, 1, 2]

@@ -28,7 +28,7 @@ async def bus(nats_server: NatsServer) -> AsyncIterator[Bus]:
 
 
 async def test_a_huge_dataset_id_is_locked_without_losing_the_connection(bus: Bus) -> None:
-    kv = await ensure_kv(bus.js, f"locks_{uuid.uuid4().hex[:8]}", ttl=5)
+    kv = await ensure_kv(bus, f"locks_{uuid.uuid4().hex[:8]}", ttl=5)
     mine = DatasetLock(kv, owner="replica-a", wait=0.3)
     theirs = DatasetLock(kv, owner="replica-b", wait=0.3)
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from petrosa_backfiller.intake import answer
+from petrosa_core.contracts import ErrorReply, JobView
 from petrosa_core.metadata import MetadataStore
 from tests.backfiller.test_jobs_support import HOUR_MS, Backfill
 from tests.fakes.binance_exchange import FakeBinance
@@ -122,9 +123,11 @@ async def test_times_that_are_not_epoch_ms_or_iso_are_bad_time(backfill: Backfil
     answers = await ask_all(backfill, requests)
 
     assert answers.codes() == {name: "bad_time" for name in requests}
-    assert answers.message("start_true") == "start must be epoch ms or ISO-8601, not True"
+    assert answers.message("start_true") == (
+        "start true is neither epoch milliseconds nor ISO-8601"
+    )
     assert answers.message("five_thousand_digits") == (
-        f"start '{'9' * 36}...' is not a time between 1970 and 9999"
+        f"start '{'9' * 40}...' is outside 1970-01-01 .. 9999-12-31 (UTC)"
     )
     assert (answers.still_answering, answers.jobs_created) == (True, 0)
 
@@ -154,13 +157,14 @@ async def test_a_store_failure_is_answered_without_the_drivers_words(
 async def test_an_unexpected_failure_is_answered_with_a_reference_to_the_log(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    async def fails(payload: bytes) -> dict[str, Any]:
+    async def fails(payload: bytes) -> JobView:
         raise RuntimeError("mysql://backfill:s3cret@db.internal/meta exploded")
 
     with caplog.at_level(logging.ERROR, logger="petrosa_backfiller.intake"):
         reply = await answer(fails, b"{}")
 
-    error = reply["error"]
+    assert isinstance(reply, ErrorReply)
+    error = json.loads(reply.encode())["error"]
     assert (error["code"], error["message"]) == (
         "internal_error",
         f"the backfiller failed on this request (reference {error['reference']})",

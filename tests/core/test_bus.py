@@ -13,7 +13,15 @@ import pytest
 from nats.js.api import StorageType
 from prometheus_client import REGISTRY
 
-from petrosa_core.bus import Bus, connect, ensure_kv, ensure_pull_consumer, ensure_stream
+from petrosa_core.bus import (
+    Bus,
+    Entry,
+    bind_pull_consumer,
+    connect,
+    ensure_kv,
+    ensure_pull_consumer,
+    ensure_stream,
+)
 from petrosa_core.errors import BusError
 from petrosa_core.runtime import Runtime
 from petrosa_core.settings import CoreSettings, NatsSettings, load_settings
@@ -69,12 +77,12 @@ async def test_connect_gives_up_after_initial_timeout() -> None:
 
 async def test_ensure_stream_creates_keeps_and_updates(bus: Bus) -> None:
     name, subject = unique("S"), unique("subj")
-    created = await ensure_stream(bus.js, name, [subject], storage="memory", max_age=60)
-    again = await ensure_stream(bus.js, name, [subject], storage="memory", max_age=60)
+    created = await ensure_stream(bus, name, [subject], storage="memory", max_age=60)
+    again = await ensure_stream(bus, name, [subject], storage="memory", max_age=60)
     assert (created.config.max_age, again.config.max_age) == (60.0, 60.0)
     assert again.state.first_seq == created.state.first_seq
     changed = await ensure_stream(
-        bus.js, name, [subject, f"{subject}.x"], storage="memory", max_age=120, max_bytes=1_000_000
+        bus, name, [subject, f"{subject}.x"], storage="memory", max_age=120, max_bytes=1_000_000
     )
     info = await bus.js.stream_info(name)
     assert (changed.config.max_age, info.config.max_age) == (120.0, 120.0)
@@ -87,7 +95,7 @@ async def test_ensure_stream_creates_keeps_and_updates(bus: Bus) -> None:
 async def test_ensure_stream_survives_concurrent_callers(bus: Bus) -> None:
     name, subject = unique("S"), unique("subj")
     results = await asyncio.gather(
-        *(ensure_stream(bus.js, name, [subject], storage="memory", max_age=30) for _ in range(5))
+        *(ensure_stream(bus, name, [subject], storage="memory", max_age=30) for _ in range(5))
     )
     assert {r.config.max_age for r in results} == {30.0}
     assert {r.config.storage for r in results} == {StorageType.MEMORY}
@@ -95,16 +103,16 @@ async def test_ensure_stream_survives_concurrent_callers(bus: Bus) -> None:
 
 async def test_ensure_stream_refuses_to_change_storage(bus: Bus) -> None:
     name, subject = unique("S"), unique("subj")
-    await ensure_stream(bus.js, name, [subject], storage="memory")
+    await ensure_stream(bus, name, [subject], storage="memory")
     with pytest.raises(BusError, match="storage"):
-        await ensure_stream(bus.js, name, [subject], storage="file")
+        await ensure_stream(bus, name, [subject], storage="file")
 
 
 async def test_ensure_pull_consumer_is_idempotent_and_delivers(bus: Bus) -> None:
     name, subject = unique("S"), unique("subj")
-    await ensure_stream(bus.js, name, [f"{subject}.>"], storage="memory")
+    await ensure_stream(bus, name, [f"{subject}.>"], storage="memory")
     first = await ensure_pull_consumer(
-        bus.js,
+        bus,
         name,
         "worker",
         filter_subject=f"{subject}.>",
@@ -113,7 +121,7 @@ async def test_ensure_pull_consumer_is_idempotent_and_delivers(bus: Bus) -> None
         max_deliver=3,
     )
     again = await ensure_pull_consumer(
-        bus.js,
+        bus,
         name,
         "worker",
         filter_subject=f"{subject}.>",
@@ -124,7 +132,7 @@ async def test_ensure_pull_consumer_is_idempotent_and_delivers(bus: Bus) -> None
     assert (first.config.max_ack_pending, again.config.max_ack_pending) == (10, 10)
     assert again.created == first.created
     updated = await ensure_pull_consumer(
-        bus.js,
+        bus,
         name,
         "worker",
         filter_subject=f"{subject}.>",
@@ -133,22 +141,23 @@ async def test_ensure_pull_consumer_is_idempotent_and_delivers(bus: Bus) -> None
         max_deliver=3,
     )
     assert (updated.config.max_ack_pending, updated.config.ack_wait) == (50, 7.0)
-    await bus.js.publish(f"{subject}.a", b"frame")
-    sub = await bus.js.pull_subscribe_bind("worker", stream=name)
-    [msg] = await sub.fetch(1, timeout=5)
+    await bus.publish_to_stream(f"{subject}.a", b"frame")
+    consumer = await bind_pull_consumer(bus, name, "worker")
+    [msg] = await consumer.fetch(1, within=5)
     await msg.ack()
-    assert msg.data == b"frame"
+    assert (msg.data, msg.subject, msg.deliveries) == (b"frame", f"{subject}.a", 1)
 
 
 async def test_ensure_kv_is_idempotent_and_updates_ttl(bus: Bus) -> None:
     bucket = unique("kv")
-    kv = await ensure_kv(bus.js, bucket, ttl=5)
+    kv = await ensure_kv(bus, bucket, ttl=5)
     await kv.put("k", b"v")
-    same = await ensure_kv(bus.js, bucket, ttl=5)
-    assert (await same.get("k")).value == b"v"
-    changed = await ensure_kv(bus.js, bucket, ttl=9, history=3)
+    same = await ensure_kv(bus, bucket, ttl=5)
+    assert await same.get("k") == Entry("k", b"v", 1)
+    changed = await ensure_kv(bus, bucket, ttl=9, history=3)
     status = await changed.status()
-    assert (status.ttl, status.history, (await changed.get("k")).value) == (9.0, 3, b"v")
+    entry = await changed.get("k")
+    assert (status.ttl, status.history, entry and entry.value) == (9.0, 3, b"v")
 
 
 async def test_reconnects_after_server_restart(tmp_path: Path) -> None:
@@ -163,8 +172,8 @@ async def test_reconnects_after_server_restart(tmp_path: Path) -> None:
         server.start()
         await until(lambda: gauge() == 1.0)
         assert (bus.is_connected, reconnections()) == (True, before + 1)
-        await bus.client.publish("after.restart", b"x")
-        await bus.client.flush(timeout=5)
+        await bus.publish("after.restart", b"x")
+        await bus.flush(within=5)
     finally:
         await bus.close()
         server.stop()
@@ -256,7 +265,7 @@ async def test_credentials_file_logs_in_to_an_operator_mode_server_with_jetstrea
     with running(NatsServer(tmp_path / "server", config)) as server:
         security = login(server.url, nats_creds_file=creds)
         async with await connect(server.url, name="creds", security=security) as bus:
-            info = await ensure_stream(bus.js, unique("S"), [unique("subj")], storage="memory")
+            info = await ensure_stream(bus, unique("S"), [unique("subj")], storage="memory")
             assert info.config.storage == StorageType.MEMORY
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
-from petrosa_core.bus import Bus, connect, ensure_kv
+from petrosa_core.bus import Bus, connect, ensure_kv, open_kv
 from petrosa_core.errors import ConfigError, LeadershipLost
 from petrosa_core.leader import (
     LeaderElector,
@@ -90,13 +90,14 @@ async def test_leader_is_visible_and_resigning_releases_the_lease(bus: Bus) -> N
     bucket, key = unique("leases"), unique("auditor")
     running = Running(elector(bus, key, bucket))
     token = await asyncio.wait_for(running.elector.wait_elected(), 10)
-    kv = await bus.js.key_value(bucket)
+    kv = await open_kv(bus, bucket)
+    assert kv is not None
     lease = await current_holder(kv, key)
     assert lease is not None and (lease.holder, lease.revision >= token) == (
         running.elector.identity,
         True,
     )
-    assert await list_leases(kv) == await lease_holders(bus.js, bucket) == [lease]
+    assert await list_leases(kv) == await lease_holders(bus, bucket) == [lease]
     assert (running.elector.fencing_token, metric("data_manager_leader_status", key)) == (token, 1)
     await running.stop()
     assert await current_holder(kv, key) is None
@@ -139,7 +140,7 @@ async def test_a_foreign_write_ends_the_term_and_stops_its_work(bus: Bus) -> Non
     try:
         await asyncio.wait_for(started.wait(), 10)
         token = tokens[0]
-        kv = await bus.js.key_value(bucket)
+        kv = await ensure_kv(bus, bucket, ttl=TIMEOUT)
         await kv.put(key, b"intruder")
         await asyncio.wait_for(cancelled.wait(), HEARTBEAT + 1)
         assert lost.is_set() and not leader.is_leader
@@ -149,15 +150,16 @@ async def test_a_foreign_write_ends_the_term_and_stops_its_work(bus: Bus) -> Non
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     intruder = await kv.get(key)
-    assert await current_holder(kv, key) == Lease(key, "intruder", intruder.revision or -1)
+    assert intruder is not None
+    assert await current_holder(kv, key) == Lease(key, "intruder", intruder.revision)
 
 
 async def test_lease_bucket_ttl_grows_but_never_shrinks(bus: Bus) -> None:
     bucket = unique("leases")
-    assert await lease_holders(bus.js, bucket) == []
-    await ensure_kv(bus.js, bucket, ttl=2.0)
-    grown = await open_lease_bucket(bus.js, 3.0, bucket)
-    kept = await open_lease_bucket(bus.js, 1.0, bucket)
+    assert await lease_holders(bus, bucket) == []
+    await ensure_kv(bus, bucket, ttl=2.0)
+    grown = await open_lease_bucket(bus, 3.0, bucket)
+    kept = await open_lease_bucket(bus, 1.0, bucket)
     assert ((await grown.status()).ttl, (await kept.status()).ttl) == (3.0, 3.0)
 
 

@@ -105,7 +105,7 @@ async def _dead_letters(ingest: Ingest) -> list[DeadLetter]:
     env = ingest.env()
     bus = await ingest.bus()
     try:
-        letters = DeadLetters(bus.js, env["DEADLETTER_SUBJECT"], env["DEADLETTER_STREAM_NAME"])
+        letters = DeadLetters(bus, env["DEADLETTER_SUBJECT"], env["DEADLETTER_STREAM_NAME"])
         return await letters.entries(limit=1000)
     finally:
         await bus.close()

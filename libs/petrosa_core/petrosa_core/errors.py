@@ -8,6 +8,9 @@ PetrosaError
 │   ├── StoreUnavailable   the store cannot write or answer now; retrying later may work
 │   └── RecordRejected     the store refused one record's content; retrying cannot help
 ├── BusError               NATS failed
+│   ├── BusTimeout         no answer in time (a request, a JetStream call)
+│   ├── NoResponders       nobody listens on the subject of a request
+│   └── KeyConflict        a key-value create or update found another writer's revision
 ├── LeadershipLost         a leader could not renew its lease
 └── ExchangeError          Binance answered with an error
 """
@@ -55,6 +58,18 @@ class RecordRejected(StoreError):
 
 class BusError(PetrosaError):
     """A NATS operation failed."""
+
+
+class BusTimeout(BusError):
+    """NATS, or the peer asked, did not answer in time; asking again later may work."""
+
+
+class NoResponders(BusError):
+    """No process subscribes to the subject a request was sent on."""
+
+
+class KeyConflict(BusError):
+    """A key-value ``create`` found the key taken, or an ``update`` a newer revision."""
 
 
 class LeadershipLost(PetrosaError):

@@ -18,14 +18,10 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-import nats.errors
-import nats.js.errors
-from nats.js import JetStreamContext
-from nats.js.kv import KeyValue
 from prometheus_client import Counter, Gauge
 
-from petrosa_core.bus import Bus, as_bus_error, ensure_kv
-from petrosa_core.errors import ConfigError, LeadershipLost
+from petrosa_core.bus import Bus, KeyValue, ensure_kv, open_kv
+from petrosa_core.errors import BusError, ConfigError, KeyConflict, LeadershipLost
 
 if TYPE_CHECKING:
     from petrosa_core.settings import CoreSettings
@@ -56,19 +52,15 @@ def default_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-async def open_lease_bucket(
-    js: JetStreamContext, lease_ttl: float, bucket: str = LEASE_BUCKET
-) -> KeyValue:
+async def open_lease_bucket(bus: Bus, lease_ttl: float, bucket: str = LEASE_BUCKET) -> KeyValue:
     """Open the lease bucket, creating it with TTL ``lease_ttl`` or raising a shorter TTL.
 
     The TTL is never lowered: running leaders sized their local deadline by the old one.
     """
-    with as_bus_error(f"open lease bucket {bucket}"):
-        try:
-            kv = await js.key_value(bucket)
-        except nats.js.errors.BucketNotFoundError:
-            return await ensure_kv(js, bucket, ttl=lease_ttl)
-        ttl = (await kv.status()).ttl or 0.0
+    kv = await open_kv(bus, bucket)
+    if kv is None:
+        return await ensure_kv(bus, bucket, ttl=lease_ttl)
+    ttl = (await kv.status()).ttl
     if ttl and ttl >= lease_ttl:
         if ttl > lease_ttl:
             log.warning(
@@ -78,38 +70,27 @@ async def open_lease_bucket(
                 lease_ttl,
             )
         return kv
-    return await ensure_kv(js, bucket, ttl=lease_ttl)
+    return await ensure_kv(bus, bucket, ttl=lease_ttl)
 
 
 async def current_holder(kv: KeyValue, name: str) -> Lease | None:
     """The live lease ``name``, or None when nobody holds it."""
-    with as_bus_error(f"read lease {name}"):
-        try:
-            entry = await kv.get(name)
-        except nats.js.errors.KeyNotFoundError:
-            return None
-    return Lease(name=name, holder=(entry.value or b"").decode(), revision=entry.revision or 0)
+    entry = await kv.get(name)
+    if entry is None:
+        return None
+    return Lease(name=name, holder=entry.value.decode(), revision=entry.revision)
 
 
 async def list_leases(kv: KeyValue) -> list[Lease]:
     """Every live lease in the bucket, by name."""
-    with as_bus_error("list leases"):
-        try:
-            names = await kv.keys()
-        except nats.js.errors.NoKeysError:
-            return []
-    leases = [await current_holder(kv, name) for name in sorted(names)]
+    leases = [await current_holder(kv, name) for name in await kv.keys()]
     return [lease for lease in leases if lease is not None]
 
 
-async def lease_holders(js: JetStreamContext, bucket: str = LEASE_BUCKET) -> list[Lease]:
+async def lease_holders(bus: Bus, bucket: str = LEASE_BUCKET) -> list[Lease]:
     """Every live lease, for /health/leader; empty when no elector ever ran."""
-    with as_bus_error(f"open lease bucket {bucket}"):
-        try:
-            kv = await js.key_value(bucket)
-        except nats.js.errors.BucketNotFoundError:
-            return []
-    return await list_leases(kv)
+    kv = await open_kv(bus, bucket)
+    return [] if kv is None else await list_leases(kv)
 
 
 class LeaderElector:
@@ -199,7 +180,7 @@ class LeaderElector:
 
     async def run(self, work: Work | None = None) -> None:
         """Campaign until cancelled, running ``work(token)`` during each term; resign on exit."""
-        self._kv = await open_lease_bucket(self._bus.js, self._timeout, self._bucket)
+        self._kv = await open_lease_bucket(self._bus, self._timeout, self._bucket)
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._campaign(self._kv), name=f"lease-{self.name}-campaign")
@@ -221,7 +202,7 @@ class LeaderElector:
         try:
             async with asyncio.timeout(self._heartbeat):
                 await self._kv.delete(self.name, last=revision)
-        except (nats.errors.Error, TimeoutError, OSError) as exc:
+        except (BusError, TimeoutError) as exc:
             log.info("lease %s not released (%s); it expires by itself", self.name, exc)
             return False
         return True
@@ -241,10 +222,10 @@ class LeaderElector:
         try:
             async with asyncio.timeout(self._heartbeat):
                 revision = await kv.create(self.name, self.identity.encode())
-        except nats.js.errors.KeyWrongLastSequenceError:
+        except KeyConflict:
             await self._observe_holder(kv)
             return
-        except (nats.errors.Error, TimeoutError, OSError) as exc:
+        except (BusError, TimeoutError) as exc:
             log.debug("lease %s: acquisition attempt failed: %s", self.name, exc)
             return
         self._begin_term(revision, started)
@@ -260,7 +241,7 @@ class LeaderElector:
 
     async def _renew(self, kv: KeyValue, started: float) -> None:
         budget = self._valid_until - started
-        if budget <= 0 or not self._bus.is_connected:
+        if budget <= 0 or not self._bus.is_connected or self._revision is None:
             self._step_down("NATS is unreachable" if budget > 0 else "lease ran out")
             return
         try:

@@ -1,74 +1,55 @@
-"""Backfill requests over NATS request/reply: the API's one boundary with nats-py errors."""
+"""Backfill requests over NATS request/reply: the backfillers' answers as API answers.
+
+A refusal keeps the backfiller's code; ``contracts.http_status`` says which status it is
+(the caller's fault: 4xx; an outage of the backfiller or its store: 503).
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
-
-import msgspec
-import nats.errors
 
 from petrosa_api.errors import ApiError
 from petrosa_core.bus import Bus
+from petrosa_core.contracts import BackfillReply, BackfillRequest, ErrorReply, decode_reply
+from petrosa_core.errors import BusTimeout, NoResponders, ParseError
 
 log = logging.getLogger("petrosa.api")
 
-# Backfiller error codes that are not the caller's fault; any other code is a 400.
-_STATUS_BY_CODE = {"unavailable": 503, "busy": 503, "internal": 502, "conflict": 409}
-
-
-class BackfillReply(msgspec.Struct, frozen=True):
-    job_id: str
-    status: str
-
-
-class _Refusal(msgspec.Struct, frozen=True):
-    code: str
-    message: str = ""
-
-
-class _ErrorReply(msgspec.Struct, frozen=True):
-    error: _Refusal
+# Seconds a client should wait before asking again after a refusal that may pass.
+RETRY_AFTER_SECONDS = 5
 
 
 async def request_backfill(
-    bus: Bus, subject: str, body: dict[str, Any], reply_within: float
+    bus: Bus, subject: str, request: BackfillRequest, reply_within: float
 ) -> BackfillReply:
-    """Ask the backfillers for a job; raise ``ApiError`` 503 when none answers in time."""
-    payload = msgspec.json.encode(body)
+    """Ask the backfillers for jobs; ``ApiError`` when none answers or they refuse."""
     try:
-        message = await bus.client.request(subject, payload, timeout=reply_within)
-    except nats.errors.NoRespondersError:
+        raw = await bus.request(subject, request.encode(), within=reply_within)
+    except NoResponders:
         raise ApiError(
             503,
             "backfill_unavailable",
             f"no backfiller is listening on {subject}: start the backfiller service",
         ) from None
-    except (nats.errors.TimeoutError, TimeoutError):
+    except BusTimeout:
         raise ApiError(
             503,
             "backfill_timeout",
             f"no backfiller answered on {subject} within {reply_within:g}s; try again later",
         ) from None
-    except nats.errors.Error as exc:
-        raise ApiError(503, "bus_unavailable", f"NATS request failed: {exc}") from None
-    return _decode(message.data)
-
-
-def _decode(data: bytes) -> BackfillReply:
     try:
-        return msgspec.json.decode(data, type=BackfillReply)
-    except msgspec.ValidationError:
-        pass
-    except msgspec.DecodeError:
-        log.error("backfiller reply is not JSON: %r", data[:200])
-        raise ApiError(502, "bad_backfill_reply", "the backfiller answered with non-JSON") from None
-    try:
-        refusal = msgspec.json.decode(data, type=_ErrorReply).error
-    except msgspec.ValidationError:
-        log.error("backfiller reply has neither job_id nor error: %r", data[:200])
+        reply = decode_reply(raw, BackfillReply.decode)
+    except ParseError as exc:
+        log.error("backfiller reply not understood: %s: %r", exc, raw[:200])
         raise ApiError(
             502, "bad_backfill_reply", "the backfiller reply was not understood"
         ) from None
-    status = _STATUS_BY_CODE.get(refusal.code, 400)
-    raise ApiError(status, refusal.code, refusal.message or refusal.code)
+    if isinstance(reply, ErrorReply):
+        raise refusal(reply)
+    return reply
+
+
+def refusal(reply: ErrorReply) -> ApiError:
+    """The API error that passes a backfiller's refusal on, with its code and status."""
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if reply.retryable else None
+    return ApiError(reply.http_status, reply.code, reply.message or reply.code, headers)

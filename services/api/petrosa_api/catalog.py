@@ -12,11 +12,12 @@ from typing import Any
 
 from petrosa_api.cache import TtlCache
 from petrosa_api.errors import ApiError
-from petrosa_api.times import iso_or_none, now_ms
+from petrosa_api.times import iso_or_none
 from petrosa_core.errors import ValidationError
 from petrosa_core.market import DatasetInfo, MarketStore
 from petrosa_core.metadata import DatasetRecord, HealthRecord, MetadataStore
 from petrosa_core.models import DatasetId, DatasetKind
+from petrosa_core.times import now_ms
 
 
 @dataclass(frozen=True)

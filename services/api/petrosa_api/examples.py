@@ -155,7 +155,14 @@ JOBS: dict[str, Any] = {
     "pagination": {"limit": 100, "count": 1, "next_cursor": None, "has_more": False},
 }
 BACKFILL_STARTED: dict[str, Any] = {
-    "data": {"job_id": JOB_ROW["id"], "status": "pending", "job": JOB_ROW}
+    "data": {
+        "job_id": JOB_ROW["id"],
+        "status": "pending",
+        "job": JOB_ROW,
+        "job_ids": [JOB_ROW["id"]],
+        "created_job_ids": [JOB_ROW["id"]],
+        "deduplicated": False,
+    }
 }
 HEALTH_SUMMARY: dict[str, Any] = {
     "data": {

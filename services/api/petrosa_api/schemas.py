@@ -5,18 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import Query
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    Field,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import AfterValidator, BaseModel, Field, ValidationInfo, field_validator
 
-from petrosa_api.times import time_value
-from petrosa_core.intervals import check_interval
+from petrosa_core import contracts
 from petrosa_core.symbols import MAX_BASE_LENGTH, normalize_symbol
+from petrosa_core.times import parse_time
 
 # What ``normalize_symbol`` accepts, for the documentation: ASCII letters in either case.
 SYMBOL_PATTERN = rf"^[A-Za-z0-9]{{1,{MAX_BASE_LENGTH}}}(?:_[0-9]{{6}})?$"
@@ -88,7 +81,11 @@ class Readiness(BaseModel):
 
 
 class BackfillRequest(BaseModel):
-    """A backfill of ``[start, end)``; times as epoch ms or ISO-8601."""
+    """A backfill of ``[start, end)``; times as epoch ms or ISO-8601.
+
+    The body's shape is checked here; the rules every backfill request follows (an interval
+    for candles only, start before end) are the core contract's, checked by ``checked``.
+    """
 
     symbol: str = Field(json_schema_extra={"pattern": SYMBOL_PATTERN}, examples=["BTCUSDT"])
     data_type: Literal["candles", "funding_rates", "agg_trades"]
@@ -106,31 +103,18 @@ class BackfillRequest(BaseModel):
     @field_validator("start", "end", mode="before")
     @classmethod
     def _epoch_ms(cls, value: object, info: ValidationInfo) -> int:
-        return time_value(info.field_name or "time", value)
+        return parse_time(value, info.field_name or "time")
 
-    @model_validator(mode="after")
-    def _consistent(self) -> BackfillRequest:
-        if int(self.start) >= int(self.end):
-            raise ValueError(f"start {self.start} must be before end {self.end}")
-        if self.data_type == "candles":
-            if self.interval is None:
-                raise ValueError("candles need an interval")
-            check_interval(self.interval)
-        elif self.interval is not None:
-            raise ValueError(f"{self.data_type} take no interval")
-        return self
-
-    def message(self) -> dict[str, Any]:
-        """The NATS request body the backfillers expect."""
-        body: dict[str, Any] = {
-            "symbol": self.symbol,
-            "data_type": self.data_type,
-            "start": int(self.start),
-            "end": int(self.end),
-        }
-        if self.interval is not None:
-            body["interval"] = self.interval
-        return body
+    def message(self) -> contracts.BackfillRequest:
+        """The NATS request the backfillers expect, sent on behalf of the API."""
+        return contracts.BackfillRequest(
+            symbol=self.symbol,
+            data_type=contracts.DataType(self.data_type),
+            start=int(self.start),
+            end=int(self.end),
+            interval=self.interval,
+            origin="api",
+        )
 
 
 _ERROR_EXAMPLES: dict[int, tuple[str, str, str]] = {
@@ -145,6 +129,11 @@ _ERROR_EXAMPLES: dict[int, tuple[str, str, str]] = {
     ),
     422: ("Malformed request", "invalid_request", "query.limit: Input should be <= 10000"),
     429: ("Rate limited", "rate_limited", "more than 1200 requests a minute"),
+    502: (
+        "A peer failed on the request",
+        "internal_error",
+        "the backfiller failed on this request (reference 3f2a9c0e1b7d)",
+    ),
     503: ("A dependency is down", "store_unavailable", "a store cannot be reached"),
 }
 

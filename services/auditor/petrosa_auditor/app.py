@@ -8,7 +8,7 @@ from petrosa_auditor.recorder import Recorder
 from petrosa_auditor.repair import AutoBackfill
 from petrosa_auditor.service import AuditorService
 from petrosa_auditor.settings import AuditorSettings
-from petrosa_core.bus import Bus, as_bus_error
+from petrosa_core.bus import Bus
 from petrosa_core.http import health_app, serve_http
 from petrosa_core.leader import LeaderElector
 from petrosa_core.market import DuplicateScanner, MarketStore, open_duplicate_scanner
@@ -36,8 +36,7 @@ def build_auditor(
 
 def build_repair(bus: Bus, metadata: MetadataStore, settings: AuditorSettings) -> AutoBackfill:
     async def request(subject: str, payload: bytes, wait: float) -> bytes:
-        with as_bus_error(f"request on {subject}"):
-            return (await bus.client.request(subject, payload, timeout=wait)).data
+        return await bus.request(subject, payload, within=wait)
 
     return AutoBackfill(
         request,
@@ -58,16 +57,12 @@ def assemble(
 ) -> AuditorService:
     """The auditor service over connected clients."""
 
-    async def publish(subject: str, payload: bytes) -> None:
-        with as_bus_error(f"publish on {subject}"):
-            await bus.client.publish(subject, payload)
-
     elector = None
     if settings.enable_leader_election:
         elector = LeaderElector.from_settings(bus, settings.audit_lease_name, settings)
     return AuditorService(
         build_auditor(settings, market, duplicates),
-        Recorder(metadata, publish, settings.audit_events_subject),
+        Recorder(metadata, bus.publish, settings.audit_events_subject),
         bus,
         interval=settings.audit_interval,
         window=settings.audit_window,

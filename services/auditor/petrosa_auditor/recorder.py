@@ -13,6 +13,7 @@ import msgspec
 from petrosa_auditor import metrics
 from petrosa_auditor.findings import DUPLICATES, ERROR, GAPS
 from petrosa_auditor.report import DatasetReport
+from petrosa_core.contracts import AuditEvent, AuditEventType
 from petrosa_core.errors import BusError
 from petrosa_core.metadata import Finding, FindingIn, MetadataStore
 
@@ -138,27 +139,20 @@ class Recorder:
     ) -> None:
         if self.publish is None:
             return
-        events = [_event("finding_opened", f) for f in opened if worth_telling(f)]
-        events += [_event("finding_resolved", f) for f in resolved if f.check == GAPS]
+        events = [
+            AuditEvent.of_finding(AuditEventType.FINDING_OPENED, f)
+            for f in opened
+            if worth_telling(f)
+        ]
+        events += [
+            AuditEvent.of_finding(AuditEventType.FINDING_RESOLVED, f)
+            for f in resolved
+            if f.check == GAPS
+        ]
         for event in events:
             try:
-                await self.publish(self.events_subject, msgspec.json.encode(event))
+                await self.publish(self.events_subject, event.encode())
             except BusError as exc:
                 # Findings are stored; a subscriber that missed this can read them there.
                 log.warning("cannot publish audit event: %s", exc)
                 return
-
-
-def _event(kind: str, finding: Finding) -> dict[str, Any]:
-    return {
-        "type": kind,
-        "dataset_id": finding.dataset_id,
-        "check": finding.check,
-        "severity": finding.severity,
-        "range_start": finding.range_start,
-        "range_end": finding.range_end,
-        "details": finding.details,
-        "finding_id": finding.id,
-        "status": finding.status.value,
-        "time": finding.resolved_at if finding.resolved_at is not None else finding.last_seen_at,
-    }

@@ -1,8 +1,9 @@
 """The repair loop: long enough gaps become backfill requests, and finished jobs re-audits.
 
-Requests go to the backfillers over NATS request/reply; the reply carries the job id at
-once. At most ``max_jobs`` are outstanding, and a gap already covered by an outstanding
-job (ours, or any active job in the metadata store) is never requested twice.
+Requests go to the backfillers over NATS request/reply; the reply names at once every job
+that covers the gap (active jobs cover their part, new jobs the rest). At most
+``max_jobs`` are outstanding, and a gap wholly covered by outstanding jobs (ours, or any
+active job in the metadata store) is never requested again.
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
 
 import msgspec
 
@@ -19,27 +19,28 @@ from petrosa_auditor import metrics
 from petrosa_auditor.checks.gaps import Gap
 from petrosa_auditor.findings import GAPS
 from petrosa_auditor.report import CheckResult, DatasetReport
-from petrosa_core.errors import BusError
+from petrosa_core.contracts import (
+    BackfillEvent,
+    BackfillReply,
+    BackfillRequest,
+    DataType,
+    ErrorReply,
+    decode_reply,
+)
+from petrosa_core.errors import BusError, ParseError, StoreError
 from petrosa_core.metadata import FINAL_STATUSES, JobStatus, MetadataStore
-from petrosa_core.models import DatasetId, DatasetKind
+from petrosa_core.models import DatasetId
 
 log = logging.getLogger(__name__)
 
 Request = Callable[[str, bytes, float], Awaitable[bytes]]
-
-# What the backfiller can fetch from Binance for each kind; depth history is not offered.
-DATA_TYPES: dict[DatasetKind, str] = {
-    DatasetKind.CANDLES: "candles",
-    DatasetKind.FUNDING_RATES: "funding_rates",
-    DatasetKind.TRADES: "agg_trades",
-}
+ORIGIN = "auditor"
 # A job neither announced nor found in the metadata store for this long is forgotten, so
 # a lost event cannot block its gap for good; real jobs report far sooner.
 FORGET_AFTER_SECONDS = 6 * 3600.0
 # Gaps a completed backfill left unfilled (a delisted symbol, an exchange outage): they
 # are not requested again by this leader. The oldest are forgotten beyond this many.
 UNFILLABLE_MEMORY = 10_000
-FINAL_NAMES = frozenset(s.value for s in FINAL_STATUSES)
 
 
 class Job(msgspec.Struct, frozen=True):
@@ -56,14 +57,6 @@ class Job(msgspec.Struct, frozen=True):
 class Finished(msgspec.Struct, frozen=True):
     job: Job
     status: str
-
-
-class BackfillEvent(msgspec.Struct, frozen=True):
-    """The fields of a ``petrosa.backfill.events`` message the auditor reads."""
-
-    job_id: str
-    status: str
-    dataset_id: str | None = None
 
 
 class AutoBackfill:
@@ -88,82 +81,89 @@ class AutoBackfill:
         self.outstanding: dict[str, Job] = {}
         self.unfillable: OrderedDict[tuple[str, int], str] = OrderedDict()
 
-    async def repair(self, report: DatasetReport) -> dict[tuple[int, int], str]:
-        """Request backfills for the report's long gaps; returns gap range -> job id."""
+    async def repair(self, report: DatasetReport) -> dict[tuple[int, int], list[str]]:
+        """Request backfills for the report's long gaps; returns gap range -> job ids."""
         dataset = DatasetId.parse(report.dataset)
-        if dataset.kind not in DATA_TYPES:
+        if DataType.of_kind(dataset.kind) is None:
             return {}
-        jobs: dict[tuple[int, int], str] = {}
+        jobs: dict[tuple[int, int], list[str]] = {}
         for gap in report.gaps:
             if gap.seconds < self.min_gap_seconds:
                 continue
-            job_id = await self._job_for(dataset, gap)
-            if job_id is not None:
-                jobs[(gap.first, gap.last)] = job_id
+            job_ids = await self._jobs_for(dataset, gap)
+            if job_ids:
+                jobs[(gap.first, gap.last)] = job_ids
         metrics.BACKFILLS_OUTSTANDING.set(len(self.outstanding))
         return jobs
 
-    async def _job_for(self, dataset: DatasetId, gap: Gap) -> str | None:
-        """The job filling ``gap``: one already outstanding, or a new request if room."""
+    async def _jobs_for(self, dataset: DatasetId, gap: Gap) -> list[str]:
+        """The jobs filling ``gap``: those outstanding or active, and a request for the rest."""
         if (str(dataset), gap.first) in self.unfillable:
-            return None
-        for job in self.outstanding.values():
-            if (
-                job.dataset == str(dataset)
-                and job.start < gap.fill_end
-                and gap.fill_start < job.end
-            ):
-                return job.job_id
-        active = await self.metadata.find_overlapping_job(dataset, gap.fill_start, gap.fill_end)
-        if active is not None:
+            return []
+        ours = [
+            job
+            for job in self.outstanding.values()
+            if job.dataset == str(dataset) and job.start < gap.fill_end and gap.fill_start < job.end
+        ]
+        if covers(gap, ((job.start, job.end) for job in ours)):
+            return [job.job_id for job in ours]
+        active = await self.metadata.find_overlapping_jobs(dataset, gap.fill_start, gap.fill_end)
+        if covers(gap, ((job.range_start, job.range_end) for job in active)):
             metrics.BACKFILL_REQUESTS.labels("existing").inc()
-            return self._track(active.id, dataset, active.range_start, active.range_end, gap)
+            return [
+                self._track(j.id, j.dataset_id, (j.range_start, j.range_end), gap) for j in active
+            ]
         if len(self.outstanding) >= self.max_jobs:
-            return None
+            return [job.job_id for job in ours]
         return await self._send(dataset, gap)
 
-    def _track(self, job_id: str, dataset: DatasetId, start: int, end: int, gap: Gap) -> str:
-        job = Job(job_id, str(dataset), start, end, gap.first, time.monotonic())
+    def _track(self, job_id: str, dataset: str, span: tuple[int, int], gap: Gap) -> str:
+        job = Job(job_id, dataset, span[0], span[1], gap.first, time.monotonic())
         self.outstanding[job_id] = job
         return job_id
 
-    async def _send(self, dataset: DatasetId, gap: Gap) -> str | None:
-        payload: dict[str, Any] = {
-            "symbol": dataset.symbol,
-            "data_type": DATA_TYPES[dataset.kind],
-            "start": gap.fill_start,
-            "end": gap.fill_end,
-            "origin": "auditor",
-        }
-        if dataset.interval is not None:
-            payload["interval"] = dataset.interval
+    async def _send(self, dataset: DatasetId, gap: Gap) -> list[str]:
+        request = BackfillRequest.for_dataset(dataset, gap.fill_start, gap.fill_end, origin=ORIGIN)
         try:
-            raw = await self._request(self.subject, msgspec.json.encode(payload), self.timeout)
-            reply = msgspec.json.decode(raw)
-        except (BusError, msgspec.DecodeError) as exc:
+            raw = await self._request(self.subject, request.encode(), self.timeout)
+            reply = decode_reply(raw, BackfillReply.decode)
+        except (BusError, ParseError) as exc:
             metrics.BACKFILL_REQUESTS.labels("failed").inc()
             log.warning("backfill request for %s failed: %s", dataset, exc)
-            return None
-        if not isinstance(reply, dict) or not isinstance(reply.get("job_id"), str):
+            return []
+        if isinstance(reply, ErrorReply):
             metrics.BACKFILL_REQUESTS.labels("failed").inc()
-            log.warning("backfill of %s refused", dataset, extra={"reply": reply})
-            return None
+            log.warning("backfill of %s refused: %s: %s", dataset, reply.code, reply.message)
+            return []
         metrics.BACKFILL_REQUESTS.labels("requested").inc()
+        job_ids = reply.covering_job_ids
         log.info(
             "backfill requested",
             extra={
                 "dataset": str(dataset),
-                "job_id": reply["job_id"],
+                "job_id": reply.job_id,
+                "job_ids": job_ids,
                 "start": gap.fill_start,
                 "end": gap.fill_end,
                 "gap_seconds": gap.seconds,
             },
         )
-        return self._track(reply["job_id"], dataset, gap.fill_start, gap.fill_end, gap)
+        for job_id in job_ids:
+            self._track(job_id, str(dataset), await self._span(job_id, gap), gap)
+        return job_ids
+
+    async def _span(self, job_id: str, gap: Gap) -> tuple[int, int]:
+        """The job's range, read from its row; the gap's until the row is readable."""
+        try:
+            row = await self.metadata.get_job(job_id)
+        except StoreError as exc:
+            log.warning("backfill job %s not readable yet: %s", job_id, exc)
+            row = None
+        return (gap.fill_start, gap.fill_end) if row is None else (row.range_start, row.range_end)
 
     def finished(self, event: BackfillEvent) -> Finished | None:
         """The outstanding job an event reports finished, now forgotten; else None."""
-        if event.status not in FINAL_NAMES:
+        if not event.is_final:
             return None
         job = self.outstanding.pop(event.job_id, None)
         return None if job is None else self._done(job, event.status)
@@ -205,16 +205,33 @@ class AutoBackfill:
         return Finished(job, status)
 
 
-def annotate(report: DatasetReport, jobs: dict[tuple[int, int], str]) -> DatasetReport:
-    """The report with each gap finding naming the backfill job that fills it."""
+def covers(gap: Gap, ranges: Iterable[tuple[int, int]]) -> bool:
+    """Whether ``ranges`` (each ``[start, end)``) together cover the gap's fill range."""
+    position = gap.fill_start
+    for start, end in sorted(ranges):
+        if start > position:
+            return False
+        position = max(position, end)
+        if position >= gap.fill_end:
+            return True
+    return False
+
+
+def annotate(report: DatasetReport, jobs: dict[tuple[int, int], list[str]]) -> DatasetReport:
+    """The report with each gap finding naming the backfill jobs that fill it.
+
+    ``backfill_job_id`` is the first of them, ``backfill_job_ids`` all, in range order.
+    """
     if not jobs:
         return report
     checks = []
     for result in report.checks:
         if result.check == GAPS:
             findings = [
-                msgspec.structs.replace(f, details={**f.details, "backfill_job_id": job})
-                if (job := jobs.get((f.range_start or 0, f.range_end or 0))) is not None
+                msgspec.structs.replace(
+                    f, details={**f.details, "backfill_job_id": ids[0], "backfill_job_ids": ids}
+                )
+                if (ids := jobs.get((f.range_start or 0, f.range_end or 0)))
                 else f
                 for f in result.findings
             ]

@@ -13,6 +13,7 @@ import msgspec
 
 from petrosa_auditor.context import Scope
 from petrosa_auditor.report import DatasetReport
+from petrosa_core.contracts import ErrorCode, ErrorReply
 from petrosa_core.errors import LeadershipLost, PetrosaError, ValidationError
 from petrosa_core.models import DatasetId
 
@@ -40,7 +41,7 @@ class AuditRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 def error_reply(code: str, message: str) -> bytes:
-    return msgspec.json.encode({"error": {"code": code, "message": message}})
+    return ErrorReply.of(code, message).encode()
 
 
 def reply_of(reports: list[DatasetReport], max_findings: int, max_bytes: int) -> bytes:
@@ -68,7 +69,7 @@ async def answer_request(
         request = msgspec.json.decode(payload or b"{}", type=AuditRequest)
         dataset = DatasetId.parse(request.dataset) if request.dataset else None
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        return error_reply("bad_request", str(exc))
+        return error_reply(ErrorCode.BAD_REQUEST, str(exc))
     except ValidationError as exc:
         return error_reply(exc.reason, str(exc))
     try:
@@ -76,7 +77,7 @@ async def answer_request(
     except LeadershipLost:
         raise
     except PetrosaError as exc:
-        return error_reply("audit_failed", str(exc))
+        return error_reply(ErrorCode.AUDIT_FAILED, str(exc))
 
 
 async def _audit(
@@ -92,8 +93,10 @@ async def _audit(
         return reply_of(reports, request.max_findings, max_bytes)
     known = await service.auditor.datasets()
     if dataset not in known:
-        return error_reply("unknown_dataset", f"{dataset} holds no records")
+        return error_reply(ErrorCode.UNKNOWN_DATASET, f"{dataset} holds no records")
     report = await service.audit_one(dataset, scope, token, known)
     if report is None:
-        return error_reply("audit_failed", f"the audit of {dataset} failed; see the auditor log")
+        return error_reply(
+            ErrorCode.AUDIT_FAILED, f"the audit of {dataset} failed; see the auditor log"
+        )
     return reply_of([report], request.max_findings, max_bytes)

@@ -11,20 +11,16 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 
-import msgspec
-import nats.errors
-from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
-
 from petrosa_auditor import metrics
 from petrosa_auditor.audit import Auditor, intervals_of
 from petrosa_auditor.context import Scope
 from petrosa_auditor.recorder import Recorder, Run
-from petrosa_auditor.repair import AutoBackfill, BackfillEvent, Finished, annotate
+from petrosa_auditor.repair import AutoBackfill, Finished, annotate
 from petrosa_auditor.report import DatasetReport
 from petrosa_auditor.requests import answer_request
-from petrosa_core.bus import Bus, as_bus_error
-from petrosa_core.errors import LeadershipLost, PetrosaError
+from petrosa_core.bus import Bus, Message, Subscription
+from petrosa_core.contracts import AUDIT_QUEUE_GROUP, BackfillEvent
+from petrosa_core.errors import BusError, LeadershipLost, ParseError, PetrosaError
 from petrosa_core.leader import LeaderElector
 from petrosa_core.models import DatasetId
 
@@ -162,22 +158,23 @@ class AuditorService:
         )
 
     async def _serve_requests(self, token: int) -> None:
-        async with self._subscription(self.request_subject, REQUEST_BACKLOG, "auditor") as sub:
+        queue = AUDIT_QUEUE_GROUP
+        async with self._subscription(self.request_subject, REQUEST_BACKLOG, queue) as sub:
             self.serving.set()
             try:
-                async for msg in sub.messages:
-                    reply = await answer_request(self, msg.data, token, self.bus.client.max_payload)
+                async for msg in sub:
+                    reply = await answer_request(self, msg.data, token, self.bus.max_payload)
                     await _respond(msg, reply)
             finally:
                 self.serving.clear()
 
     async def _watch_backfills(self, token: int) -> None:
         async with self._subscription(self.events_subject, EVENT_BACKLOG) as sub:
-            async for msg in sub.messages:
+            async for msg in sub:
                 try:
-                    event = msgspec.json.decode(msg.data, type=BackfillEvent)
-                except (msgspec.DecodeError, msgspec.ValidationError):
-                    continue  # progress events and other shapes are not ours to read
+                    event = BackfillEvent.decode(msg.data)
+                except ParseError:
+                    continue  # not a job event: nothing for the auditor
                 assert self.repair is not None
                 if (done := self.repair.finished(event)) is not None:
                     await self._finish([done])
@@ -201,12 +198,11 @@ class AuditorService:
     async def _subscription(
         self, subject: str, backlog: int, queue: str = ""
     ) -> AsyncIterator[Subscription]:
-        with as_bus_error(f"subscribe to {subject}"):
-            sub = await self.bus.client.subscribe(subject, queue=queue, pending_msgs_limit=backlog)
+        sub = await self.bus.subscribe(subject, queue=queue, backlog=backlog)
         try:
             yield sub
         finally:
-            with contextlib.suppress(nats.errors.Error, OSError):
+            with contextlib.suppress(BusError):
                 await sub.unsubscribe()
 
 
@@ -217,8 +213,8 @@ def _observe(report: DatasetReport) -> None:
     metrics.AUDIT_SECONDS.labels("checks").observe(report.check_seconds)
 
 
-async def _respond(msg: Msg, reply: bytes) -> None:
+async def _respond(msg: Message, reply: bytes) -> None:
     try:
         await msg.respond(reply)
-    except (nats.errors.Error, OSError) as exc:
+    except BusError as exc:
         log.warning("cannot answer audit request: %s", exc)

@@ -8,18 +8,16 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import msgspec
-from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
-
 from petrosa_backfiller.binance import BinanceClient, WeightLimiter
 from petrosa_backfiller.events import NatsEvents
-from petrosa_backfiller.intake import Intake, responder
+from petrosa_backfiller.intake import Handler, Intake, responder
 from petrosa_backfiller.jobs import JobContext
 from petrosa_backfiller.locks import DatasetLock
 from petrosa_backfiller.scheduler import JobScheduler
 from petrosa_backfiller.settings import BackfillerSettings
-from petrosa_core.bus import Bus, as_bus_error, ensure_kv
+from petrosa_core.bus import Bus, Message, Subscription, ensure_kv
+from petrosa_core.contracts import BackfillEvent
+from petrosa_core.errors import ParseError
 from petrosa_core.http import health_app, serve_http
 from petrosa_core.runtime import Runtime, run_service
 from petrosa_core.wiring import connect_bus, open_stores
@@ -58,7 +56,7 @@ async def build_context(
         max_connections=settings.binance_max_connections,
     )
     runtime.add_closer("binance", client.aclose)
-    events = NatsEvents(bus.client, settings.backfill_events_subject)
+    events = NatsEvents(bus, settings.backfill_events_subject)
     return JobContext(
         stores.metadata,
         stores.market,
@@ -75,7 +73,7 @@ async def build_backfiller(runtime: Runtime, settings: BackfillerSettings) -> Ba
     # Draining flushes the final job events published during shutdown.
     bus = await connect_bus(runtime, settings, drain=True)
     ctx = await build_context(runtime, settings, bus, worker_id)
-    kv = await ensure_kv(bus.js, settings.backfill_lock_bucket, ttl=settings.backfill_lock_ttl)
+    kv = await ensure_kv(bus, settings.backfill_lock_bucket, ttl=settings.backfill_lock_ttl)
     lock = DatasetLock(kv, owner=worker_id, wait=settings.backfill_lock_ttl + LOCK_WAIT_MARGIN)
     scheduler = JobScheduler(
         ctx,
@@ -88,33 +86,31 @@ async def build_backfiller(runtime: Runtime, settings: BackfillerSettings) -> Ba
 
 async def subscribe(runtime: Runtime, settings: BackfillerSettings, service: Backfiller) -> None:
     """Answer requests in the queue group, and wake on other replicas' new jobs."""
-    client, group = service.bus.client, settings.backfill_queue_group
-    handlers = {
+    bus, group = service.bus, settings.backfill_queue_group
+    handlers: dict[str, Handler] = {
         settings.backfill_request_subject: service.intake.submit,
         settings.backfill_cancel_subject: service.intake.cancel,
         settings.backfill_status_subject: service.intake.status,
     }
     requests: list[Subscription] = []
-    with as_bus_error("subscribe to backfill requests"):
-        for subject, handler in handlers.items():
-            requests.append(await client.subscribe(subject, queue=group, cb=responder(handler)))
-        await client.subscribe(settings.backfill_events_subject, cb=_waker(service.scheduler))
+    for subject, handler in handlers.items():
+        requests.append(await bus.subscribe(subject, queue=group, handler=responder(handler)))
+    await bus.subscribe(settings.backfill_events_subject, handler=_waker(service.scheduler))
 
     async def stop_requests() -> None:
-        with as_bus_error("unsubscribe from backfill requests"):
-            for subscription in requests:
-                await subscription.unsubscribe()
+        for subscription in requests:
+            await subscription.unsubscribe()
 
     runtime.on_stop_intake("backfill-requests", stop_requests)
 
 
-def _waker(scheduler: JobScheduler) -> Callable[[Msg], Awaitable[None]]:
+def _waker(scheduler: JobScheduler) -> Callable[[Message], Awaitable[None]]:
     """Wake the scheduler when any replica reports a job that may be claimed."""
 
-    async def on_event(msg: Msg) -> None:
+    async def on_event(msg: Message) -> None:
         try:
-            claimable = msgspec.json.decode(msg.data).get("claimable") is True
-        except (msgspec.DecodeError, AttributeError):
+            claimable = BackfillEvent.decode(msg.data).claimable
+        except ParseError:
             return
         if claimable:
             scheduler.wake()

@@ -4,35 +4,48 @@
     petrosa backfill --list [--status running]
 
 Configuration comes from the environment like the services' (``NATS_URL``,
-``METADATA_STORE_URL``, ``BACKFILL_*_SUBJECT``). Exit codes: 0 completed (or submitted with
-``--no-follow``, or listed), 1 the job failed or was cancelled, 2 a bad request or setting.
+``METADATA_STORE_URL``, ``BACKFILL_*_SUBJECT``). A range partly covered by active jobs is
+covered by several jobs; all are followed. Exit codes: 0 every job completed (or submitted
+with ``--no-follow``, or listed), 1 a job failed or was cancelled, or the backfiller could
+not take the request (a store outage), 2 a bad request or setting.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TextIO
 
-import nats.errors
-from nats.aio.subscription import Subscription
-
-from petrosa_backfiller.request import DataType
 from petrosa_backfiller.settings import BackfillerSettings
-from petrosa_core.bus import Bus, as_bus_error, connect
-from petrosa_core.errors import BusError, ConfigError, StoreError
+from petrosa_core.bus import Bus, Subscription, connect
+from petrosa_core.contracts import (
+    BackfillEvent,
+    BackfillReply,
+    BackfillRequest,
+    DataType,
+    ErrorReply,
+    JobRef,
+    JobView,
+    decode_reply,
+)
+from petrosa_core.errors import (
+    BusError,
+    BusTimeout,
+    ConfigError,
+    ParseError,
+    StoreError,
+    ValidationError,
+)
 from petrosa_core.metadata import JobStatus, MetadataStore
 from petrosa_core.settings import load_settings
+from petrosa_core.times import parse_time
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_USAGE = 0, 1, 2
-FINAL = frozenset({"completed", "failed", "cancelled"})
 BAR_WIDTH = 30
 # Without an event for this long, ask for the job's state: an event may have been missed.
 STATUS_POLL_SECONDS = 5.0
-Job = dict[str, Any]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,28 +90,27 @@ def backfill_command(argv: list[str]) -> int:
     return asyncio.run(list_jobs(settings, args) if args.list else submit(settings, args))
 
 
-def request_body(args: argparse.Namespace) -> dict[str, Any]:
-    """The NATS request for the parsed arguments; numeric times are sent as epoch ms."""
-    interval = args.interval or ("1m" if args.data_type == DataType.CANDLES.value else None)
-    body: dict[str, Any] = {
-        "symbol": args.symbol,
-        "data_type": args.data_type,
-        "start": _time_arg(args.start),
-        "origin": "cli",
-    }
-    if interval is not None:
-        body["interval"] = interval
-    if args.end is not None:
-        body["end"] = _time_arg(args.end)
-    return body
-
-
-def _time_arg(text: str) -> int | str:
-    return int(text) if text.isdigit() else text
+def backfill_request(args: argparse.Namespace) -> BackfillRequest:
+    """The request for the parsed arguments; times are read here, as the services read them."""
+    data_type = DataType(args.data_type)
+    interval = args.interval or ("1m" if data_type is DataType.CANDLES else None)
+    return BackfillRequest(
+        symbol=args.symbol,
+        data_type=data_type,
+        start=parse_time(args.start, "--start"),
+        end=None if args.end is None else parse_time(args.end, "--end"),
+        interval=interval,
+        origin="cli",
+    )
 
 
 async def submit(settings: BackfillerSettings, args: argparse.Namespace) -> int:
-    """Send the request, then follow the job's events to its end unless ``--no-follow``."""
+    """Send the request, then follow its jobs' events to their end unless ``--no-follow``."""
+    try:
+        request = backfill_request(args)
+    except ValidationError as exc:
+        sys.stderr.write(f"petrosa backfill: {exc.reason}: {exc.detail}\n")
+        return EXIT_USAGE
     try:
         bus = await connect(
             settings.nats_url, name="petrosa-cli-backfill", security=settings, initial_timeout=5
@@ -107,8 +119,8 @@ async def submit(settings: BackfillerSettings, args: argparse.Namespace) -> int:
         sys.stderr.write(f"petrosa backfill: {exc}\n")
         return EXIT_USAGE
     try:
-        return await _submit_and_follow(bus, settings, args)
-    except BusError as exc:
+        return await _submit_and_follow(bus, settings, args, request)
+    except (BusError, ParseError) as exc:
         sys.stderr.write(f"\npetrosa backfill: {exc}\n")
         return EXIT_USAGE
     finally:
@@ -116,66 +128,82 @@ async def submit(settings: BackfillerSettings, args: argparse.Namespace) -> int:
 
 
 async def _submit_and_follow(
-    bus: Bus, settings: BackfillerSettings, args: argparse.Namespace
+    bus: Bus, settings: BackfillerSettings, args: argparse.Namespace, request: BackfillRequest
 ) -> int:
-    # Subscribed before asking, so no event of the new job can slip past.
-    with as_bus_error("follow backfill events"):
-        events = await bus.client.subscribe(settings.backfill_events_subject)
-    reply = await _ask(bus, settings.backfill_request_subject, request_body(args), args.timeout)
-    if "error" in reply:
-        error = reply["error"]
-        sys.stderr.write(f"petrosa backfill: {error['code']}: {error['message']}\n")
-        return EXIT_USAGE
-    note = " (an overlapping job was already queued)" if reply.get("deduplicated") else ""
-    sys.stderr.write(f"job {reply['job_id']} {reply['status']}{note}\n")
+    # Subscribed before asking, so no event of a new job can slip past.
+    events = await bus.subscribe(settings.backfill_events_subject)
+    raw = await bus.request(
+        settings.backfill_request_subject, request.encode(), within=args.timeout
+    )
+    reply = decode_reply(raw, BackfillReply.decode)
+    if isinstance(reply, ErrorReply):
+        sys.stderr.write(f"petrosa backfill: {reply.code}: {reply.message}\n")
+        return EXIT_USAGE if reply.caller_fault else EXIT_JOB_FAILED
+    job_ids = reply.covering_job_ids
+    note = " (an overlapping job was already queued)" if reply.deduplicated else ""
+    sys.stderr.write(f"job {reply.job_id} {reply.status}{note}\n")
+    if len(job_ids) > 1:
+        sys.stderr.write(f"{len(job_ids)} jobs cover the range: {', '.join(job_ids)}\n")
     if args.no_follow:
-        sys.stdout.write(f"{reply['job_id']}\n")
+        sys.stdout.write("".join(f"{job_id}\n" for job_id in job_ids))
         return EXIT_OK
-    final = await follow(bus, events, settings, reply, args.timeout)
-    return EXIT_OK if final["status"] == JobStatus.COMPLETED.value else EXIT_JOB_FAILED
-
-
-async def _ask(bus: Bus, subject: str, body: dict[str, Any], wait: float) -> dict[str, Any]:
-    with as_bus_error(f"request on {subject}"):
-        msg = await bus.client.request(subject, json.dumps(body).encode(), timeout=wait)
-    reply: dict[str, Any] = json.loads(msg.data)
-    return reply
+    finals = await follow(bus, events, settings, reply, args.timeout)
+    completed = all(job.status == JobStatus.COMPLETED.value for job in finals)
+    return EXIT_OK if completed else EXIT_JOB_FAILED
 
 
 async def follow(
-    bus: Bus, events: Subscription, settings: BackfillerSettings, job: Job, wait: float
-) -> Job:
-    """Draw the job's progress on stderr from its events until it ends; the final state."""
-    draw_progress(job, sys.stderr)
-    while job["status"] not in FINAL:
+    bus: Bus,
+    events: Subscription,
+    settings: BackfillerSettings,
+    reply: BackfillReply,
+    wait: float,
+) -> list[JobView]:
+    """Draw progress on stderr from the jobs' events until every job ended; their final states."""
+    jobs: dict[str, JobView | None] = dict.fromkeys(reply.covering_job_ids)
+    jobs[reply.job_id] = reply.job
+    if reply.job is not None:
+        draw_progress(reply.job, sys.stderr)
+    while waiting := [job_id for job_id, job in jobs.items() if job is None or not job.is_final]:
         try:
-            msg = await events.next_msg(timeout=STATUS_POLL_SECONDS)
-        except nats.errors.TimeoutError:
-            fresh = await _ask(
-                bus, settings.backfill_status_subject, {"job_id": job["job_id"]}, wait
-            )
-            job = job if "error" in fresh else fresh
-        else:
-            event = json.loads(msg.data)
-            if event.get("job_id") != job["job_id"]:
-                continue
-            job = event
-        draw_progress(job, sys.stderr)
+            msg = await events.next(within=STATUS_POLL_SECONDS)
+        except BusTimeout:
+            # An event may have been missed: ask for the state of each job still running.
+            for job_id in waiting:
+                jobs[job_id] = await _status(bus, settings, job_id, wait) or jobs[job_id]
+            continue
+        try:
+            event: JobView = BackfillEvent.decode(msg.data)
+        except ParseError:
+            continue
+        if event.job_id in jobs:
+            jobs[event.job_id] = event
+            draw_progress(event, sys.stderr)
     sys.stderr.write("\n")
-    summary = f"job {job['job_id']} {job['status']}: {job['records_written']} records"
-    if job.get("error_code"):
-        summary += f" ({job['error_code']}: {job['error_message']})"
-    sys.stdout.write(summary + "\n")
-    return job
+    finals = [job for job in jobs.values() if job is not None]
+    for job in finals:
+        summary = f"job {job.job_id} {job.status}: {job.records_written} records"
+        if job.error_code:
+            summary += f" ({job.error_code}: {job.error_message})"
+        sys.stdout.write(summary + "\n")
+    return finals
 
 
-def draw_progress(job: Job, out: TextIO) -> None:
+async def _status(
+    bus: Bus, settings: BackfillerSettings, job_id: str, wait: float
+) -> JobView | None:
+    raw = await bus.request(settings.backfill_status_subject, JobRef(job_id).encode(), within=wait)
+    job = decode_reply(raw, JobView.decode)
+    return None if isinstance(job, ErrorReply) else job
+
+
+def draw_progress(job: JobView, out: TextIO) -> None:
     """One redrawn line: dataset, bar, percent, records, pages, weight and status."""
-    filled = int(BAR_WIDTH * job["progress"] / 100)
+    filled = int(BAR_WIDTH * job.progress / 100)
     bar = "#" * filled + "." * (BAR_WIDTH - filled)
     out.write(
-        f"\r{job['dataset_id']} [{bar}] {job['progress']:6.2f}%  {job['records_written']} records"
-        f"  {job['pages']} pages  weight {job['weight_used']}  {job['status']:<9}"
+        f"\r{job.dataset_id} [{bar}] {job.progress:6.2f}%  {job.records_written} records"
+        f"  {job.pages} pages  weight {job.weight_used}  {job.status:<9}"
     )
     out.flush()
 

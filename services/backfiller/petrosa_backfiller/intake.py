@@ -1,8 +1,8 @@
 """Backfill, cancel and status requests: checked, answered at once, never run twice.
 
-Replies are JSON: a job (``job_id``, ``status`` and its progress) or
-``{"error": {"code", "message"}}``, with a ``reference`` to the log line when the failure
-is not the caller's; the exception itself never leaves the process.
+Requests and replies are the core's contract types: a ``BackfillReply``, a ``JobView`` or
+an ``ErrorReply``, with a ``reference`` to the log line when the failure is not the
+caller's; the exception itself never leaves the process.
 """
 
 from __future__ import annotations
@@ -11,41 +11,35 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
-
-import msgspec
-from nats.aio.msg import Msg
+from typing import Protocol
 
 from petrosa_backfiller import metrics
-from petrosa_backfiller.events import Events, job_view
-from petrosa_backfiller.request import (
+from petrosa_backfiller.events import Events
+from petrosa_core.bus import Message
+from petrosa_core.contracts import (
+    BackfillReply,
     BackfillRequest,
-    Clock,
-    decode_object,
-    now_ms,
-    parse_request,
+    BackfillTerms,
+    ErrorCode,
+    ErrorReply,
+    JobRef,
+    JobView,
 )
-from petrosa_core.bus import as_bus_error
 from petrosa_core.errors import BusError, StoreError, ValidationError
 from petrosa_core.metadata import BackfillJob, JobStatus, MetadataStore
 from petrosa_core.models import DatasetId
+from petrosa_core.times import Clock, now_ms
 
 log = logging.getLogger(__name__)
 
-Reply = dict[str, Any]
+Reply = BackfillReply | JobView | ErrorReply
 Handler = Callable[[bytes], Awaitable[Reply]]
-_encode = msgspec.json.Encoder().encode
 
 
 class Lock(Protocol):
     def hold(self, dataset: DatasetId) -> AbstractAsyncContextManager[None]:
         """Hold ``dataset`` against every other creator of jobs."""
         ...
-
-
-def error_reply(code: str, message: str, reference: str | None = None) -> Reply:
-    error = {"code": code, "message": message}
-    return {"error": error if reference is None else {**error, "reference": reference}}
 
 
 class Intake:
@@ -66,13 +60,13 @@ class Intake:
         self._on_created = on_created
         self._clock = clock
 
-    async def submit(self, payload: bytes) -> Reply:
+    async def submit(self, payload: bytes) -> BackfillReply:
         """Create a job for each part of the range no active job covers.
 
         The reply is the first new job, or the active job when there is none, with
         ``job_ids``: every job that together covers the range, in range order.
         """
-        request = parse_request(payload, self._clock())
+        request = BackfillRequest.decode(payload).checked(self._clock())
         async with self._lock.hold(request.dataset):
             active = await self._metadata.find_overlapping_jobs(
                 request.dataset, request.start, request.end
@@ -82,17 +76,12 @@ class Intake:
         job_ids = [j.id for j in sorted([*active, *created], key=lambda j: j.range_start)]
         if not created:
             metrics.REQUESTS.labels("deduplicated").inc()
-            return {**job_view(active[0]), "deduplicated": True, "job_ids": job_ids}
+            return BackfillReply.of(active[0], job_ids)
         metrics.REQUESTS.labels("created").inc()
         self._on_created()
-        return {
-            **job_view(created[0]),
-            "deduplicated": False,
-            "job_ids": job_ids,
-            "created_job_ids": [j.id for j in created],
-        }
+        return BackfillReply.of(created[0], job_ids, [j.id for j in created])
 
-    async def _create(self, request: BackfillRequest, start: int, end: int) -> BackfillJob:
+    async def _create(self, request: BackfillTerms, start: int, end: int) -> BackfillJob:
         job = await self._metadata.create_job(
             request.dataset,
             data_type=request.data_type.value,
@@ -105,27 +94,20 @@ class Intake:
         log.info("backfill job created", extra={"job_id": job.id, "dataset_id": job.dataset_id})
         return job
 
-    async def cancel(self, payload: bytes) -> Reply:
+    async def cancel(self, payload: bytes) -> JobView:
         """Cancel a pending job at once, or ask the worker of a running one to stop."""
-        job = await self._metadata.request_cancel(_job_id(payload))
+        job = await self._metadata.request_cancel(JobRef.decode(payload).job_id)
         if job is None:
             raise ValidationError("job_not_found", "no backfill job has this id")
         if job.status is JobStatus.CANCELLED and job.claimed_by is None:
             await self._events.publish(job)
-        return job_view(job)
+        return JobView.of(job)
 
-    async def status(self, payload: bytes) -> Reply:
-        job = await self._metadata.get_job(_job_id(payload))
+    async def status(self, payload: bytes) -> JobView:
+        job = await self._metadata.get_job(JobRef.decode(payload).job_id)
         if job is None:
             raise ValidationError("job_not_found", "no backfill job has this id")
-        return job_view(job)
-
-
-def _job_id(payload: bytes) -> str:
-    job_id = decode_object(payload).get("job_id")
-    if not isinstance(job_id, str) or not job_id:
-        raise ValidationError("missing_job_id", "job_id is required")
-    return job_id
+        return JobView.of(job)
 
 
 def uncovered(start: int, end: int, jobs: Iterable[BackfillJob]) -> list[tuple[int, int]]:
@@ -151,20 +133,19 @@ async def answer(handler: Handler, payload: bytes) -> Reply:
         return await handler(payload)
     except ValidationError as exc:
         metrics.REQUESTS.labels("rejected").inc()
-        return error_reply(exc.reason, exc.detail or exc.reason)
+        return ErrorReply.refusing(exc)
     except BusError:
         reference = _logged("backfill request failed on NATS", logging.WARNING)
-        return error_reply(
-            "busy", f"the backfiller is busy; try again (reference {reference})", reference
-        )
+        message = f"the backfiller is busy; try again (reference {reference})"
+        return ErrorReply.of(ErrorCode.BUSY, message, reference)
     except StoreError:
         reference = _logged("backfill request failed on the metadata store", logging.WARNING)
         message = f"the job store did not answer; try again later (reference {reference})"
-        return error_reply("store_unavailable", message, reference)
+        return ErrorReply.of(ErrorCode.STORE_UNAVAILABLE, message, reference)
     except Exception:
         reference = _logged("backfill request failed", logging.ERROR)
         message = f"the backfiller failed on this request (reference {reference})"
-        return error_reply("internal_error", message, reference)
+        return ErrorReply.of(ErrorCode.INTERNAL_ERROR, message, reference)
 
 
 def _logged(message: str, level: int) -> str:
@@ -174,16 +155,13 @@ def _logged(message: str, level: int) -> str:
     return reference
 
 
-def responder(handler: Handler) -> Callable[[Msg], Awaitable[None]]:
-    """A NATS subscription callback that answers each request with ``handler``'s reply."""
+def responder(handler: Handler) -> Callable[[Message], Awaitable[None]]:
+    """A subscription handler that answers each request with ``handler``'s reply."""
 
-    async def respond(msg: Msg) -> None:
+    async def respond(msg: Message) -> None:
         reply = await answer(handler, msg.data)
-        if not msg.reply:
-            return
         try:
-            with as_bus_error("reply to a backfill request"):
-                await msg.respond(_encode(reply))
+            await msg.respond(reply.encode())
         except BusError as exc:
             log.warning("backfill reply not sent: %s", exc)
 

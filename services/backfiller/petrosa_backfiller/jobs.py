@@ -19,7 +19,7 @@ from msgspec.structs import replace
 from petrosa_backfiller import metrics
 from petrosa_backfiller.binance import BinanceClient, RestPage
 from petrosa_backfiller.events import Events
-from petrosa_backfiller.request import SOURCE, DataType
+from petrosa_core.contracts import DataType
 from petrosa_core.errors import ExchangeError, ParseError, StoreError
 from petrosa_core.market import MarketStore
 from petrosa_core.metadata import BackfillJob, JobStatus, MetadataStore
@@ -31,6 +31,12 @@ AnyPage = RestPage[Candle] | RestPage[FundingRate] | RestPage[Trade]
 # A lease this short has lapsed by the time anyone reads it: the job is free to claim.
 RELEASE_LEASE_SECONDS = 0.001
 PROCESS = "backfiller"
+# Lineage names where a job's records came from.
+SOURCE: dict[DataType, str] = {
+    DataType.CANDLES: "binance:/fapi/v1/klines",
+    DataType.FUNDING_RATES: "binance:/fapi/v1/fundingRate",
+    DataType.AGG_TRADES: "binance:/fapi/v1/aggTrades",
+}
 
 
 @dataclass(frozen=True)

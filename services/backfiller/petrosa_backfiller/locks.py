@@ -14,11 +14,8 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import nats.js.errors
-from nats.js.kv import KeyValue
-
-from petrosa_core.bus import as_bus_error
-from petrosa_core.errors import BusError
+from petrosa_core.bus import KeyValue
+from petrosa_core.errors import BusError, KeyConflict
 from petrosa_core.models import DatasetId
 
 log = logging.getLogger(__name__)
@@ -65,19 +62,16 @@ class DatasetLock:
         try:
             async with asyncio.timeout(self._wait):
                 while True:
-                    with as_bus_error(f"lock {key}"):
-                        try:
-                            return int(await self._kv.create(key, self._owner))
-                        except nats.js.errors.KeyWrongLastSequenceError:
-                            pass
-                    await asyncio.sleep(RETRY_DELAY)
+                    try:
+                        return await self._kv.create(key, self._owner)
+                    except KeyConflict:
+                        await asyncio.sleep(RETRY_DELAY)
         except TimeoutError:
             raise BusError(f"lock {key} still held after {self._wait}s") from None
 
     async def _release(self, key: str, revision: int) -> None:
         try:
-            with as_bus_error(f"unlock {key}"):
-                # ``last`` refuses to delete a key another holder took after our TTL lapsed.
-                await self._kv.delete(key, last=revision)
+            # ``last`` refuses to delete a key another holder took after our TTL lapsed.
+            await self._kv.delete(key, last=revision)
         except BusError as exc:
             log.warning("dataset lock not released; it lapses with the TTL: %s", exc)

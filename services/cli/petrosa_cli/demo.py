@@ -26,12 +26,9 @@ from dataclasses import dataclass, replace
 from importlib import resources
 from typing import Any
 
-from nats.errors import NoRespondersError
-from nats.js import JetStreamContext
-from nats.js.errors import NoStreamResponseError
-
-from petrosa_core.bus import as_bus_error, connect
-from petrosa_core.errors import BusError, ConfigError
+from petrosa_core.bus import Bus, connect
+from petrosa_core.contracts import MARKET_DATA
+from petrosa_core.errors import BusError, ConfigError, NoResponders
 from petrosa_core.logs import configure_logging
 from petrosa_core.runtime import Runtime
 from petrosa_core.settings import NatsSettings, load_settings
@@ -40,7 +37,7 @@ Frame = dict[str, Any]
 Publish = Callable[[bytes], Awaitable[None]]
 
 SAMPLE = "binance_usdm_ws_frames.jsonl.gz"
-DEFAULT_SUBJECT = "binance.futures.websocket.data"
+DEFAULT_SUBJECT = MARKET_DATA
 SECOND_MS = 1_000
 MINUTE_MS = 60 * SECOND_MS
 DAY_MS = 24 * 60 * MINUTE_MS
@@ -327,8 +324,8 @@ def encode(frame: Frame) -> bytes:
 class JetStreamSink:
     """Publishes to a subject that a JetStream stream captures, waiting while none does yet."""
 
-    def __init__(self, js: JetStreamContext, subject: str, stopping: asyncio.Event) -> None:
-        self.js = js
+    def __init__(self, bus: Bus, subject: str, stopping: asyncio.Event) -> None:
+        self.bus = bus
         self.subject = subject
         self.stopping = stopping
 
@@ -337,8 +334,7 @@ class JetStreamSink:
         failing = False
         while not self.stopping.is_set():
             try:
-                with as_bus_error(f"publish to {self.subject}"):
-                    await self.js.publish(self.subject, payload)
+                await self.bus.publish_to_stream(self.subject, payload)
             except BusError as exc:
                 if not failing:
                     _log_refusal(exc)
@@ -353,8 +349,7 @@ class JetStreamSink:
 
 def _log_refusal(exc: BusError) -> None:
     # At start the ingestor has usually not created its stream yet: expected, not a fault.
-    no_stream = isinstance(exc.__cause__, (NoStreamResponseError, NoRespondersError))
-    level = logging.INFO if no_stream else logging.WARNING
+    level = logging.INFO if isinstance(exc, NoResponders) else logging.WARNING
     log.log(level, "%s; retrying until a stream accepts the frames", exc)
 
 
@@ -379,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
 async def _start(runtime: Runtime, args: argparse.Namespace, nats: NatsSettings) -> None:
     bus = await connect(nats.nats_url, name="petrosa-demo", security=nats)
     runtime.add_closer("nats", bus.close)
-    sink = JetStreamSink(bus.js, args.subject, runtime.stopping)
+    sink = JetStreamSink(bus, args.subject, runtime.stopping)
     feed = DemoFeed(Replay(load_sample()), sink, speed=args.speed)
     runtime.spawn("demo feed", feed.run(runtime.stopping))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 
 from petrosa_core.binance import FrameParser
-from petrosa_core.bus import ensure_pull_consumer, ensure_stream
+from petrosa_core.bus import bind_pull_consumer, ensure_pull_consumer, ensure_stream
 from petrosa_core.http import health_app, serve_http
 from petrosa_core.runtime import Runtime, run_service
 from petrosa_core.wiring import connect_bus, open_stores
@@ -32,7 +32,7 @@ async def build_ingestor(runtime: Runtime, settings: IngestorSettings) -> Ingest
     bus = await connect_bus(runtime, settings)
     stores = await open_stores(runtime, settings)
     await ensure_stream(
-        bus.js,
+        bus,
         settings.nats_stream_name,
         [settings.nats_consumer_subject],
         storage=settings.nats_stream_storage,
@@ -40,28 +40,28 @@ async def build_ingestor(runtime: Runtime, settings: IngestorSettings) -> Ingest
         max_bytes=settings.nats_stream_max_bytes if settings.nats_stream_max_bytes > 0 else None,
     )
     await ensure_pull_consumer(
-        bus.js,
+        bus,
         settings.nats_stream_name,
         settings.nats_consumer_durable,
         filter_subject=settings.nats_consumer_subject,
         max_ack_pending=settings.ingest_max_ack_pending,
         ack_wait=settings.ingest_ack_wait,
     )
-    dead_letters = DeadLetters(bus.js, settings.deadletter_subject, settings.deadletter_stream_name)
+    dead_letters = DeadLetters(bus, settings.deadletter_subject, settings.deadletter_stream_name)
     await dead_letters.ensure(
         max_age=settings.deadletter_max_age,
         max_bytes=settings.deadletter_max_bytes,
         storage=settings.nats_stream_storage,
     )
-    subscription = await bus.js.pull_subscribe_bind(
-        durable=settings.nats_consumer_durable, stream=settings.nats_stream_name
+    consumer = await bind_pull_consumer(
+        bus, settings.nats_stream_name, settings.nats_consumer_durable
     )
     parser = FrameParser(max_bytes=settings.ingest_max_frame_bytes)
     ingestor = Ingestor(
-        subscription,
+        consumer,
         stores.market,
         stores.metadata,
-        bus.client,
+        bus,
         dead_letters,
         ingest_config(settings),
         parser,

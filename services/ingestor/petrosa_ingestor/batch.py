@@ -6,8 +6,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 
-from nats.aio.msg import Msg
-
+from petrosa_core.bus import PulledMessage
 from petrosa_core.models import DatasetId, Record
 
 
@@ -18,14 +17,15 @@ class Batch:
         self.groups: dict[DatasetId, list[Record]] = defaultdict(list)
         # For each record, the index in ``messages`` of the frame it came from.
         self.sources: dict[DatasetId, list[int]] = defaultdict(list)
-        self.messages: list[tuple[Msg, str]] = []  # (message, event type) in arrival order
+        # (message, event type) in arrival order
+        self.messages: list[tuple[PulledMessage, str]] = []
         self.received_at: list[float] = []
         self.opened_at: float | None = None
 
     def __len__(self) -> int:
         return len(self.messages)
 
-    def add_message(self, msg: Msg, event_type: str) -> None:
+    def add_message(self, msg: PulledMessage, event_type: str) -> None:
         now = time.monotonic()
         if self.opened_at is None:
             self.opened_at = now

@@ -17,15 +17,14 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Collection, Iterable
+from collections.abc import Collection, Iterable
 from typing import Protocol
 
 import msgspec
-import nats.errors
-from nats.aio.msg import Msg
-from nats.js.client import JetStreamContext
 
 from petrosa_core.binance import FrameParser, event_type_of
+from petrosa_core.bus import PullConsumer, PulledMessage
+from petrosa_core.contracts import AuditEvent
 from petrosa_core.errors import BusError, ParseError, StoreError, StoreUnavailable
 from petrosa_core.market import MarketStore
 from petrosa_core.models import DatasetId, DatasetKind, MarkPrice, Record
@@ -58,15 +57,11 @@ class Catalog(Protocol):
 
 
 class Publisher(Protocol):
-    """Plain NATS publish (``nats.aio.client.Client`` satisfies it)."""
+    """Plain NATS publish (``Bus`` satisfies it)."""
 
-    def publish(
-        self,
-        subject: str,
-        payload: bytes = b"",
-        reply: str = "",
-        headers: dict[str, str] | None = None,
-    ) -> Awaitable[None]: ...
+    async def publish(
+        self, subject: str, payload: bytes = b"", *, headers: dict[str, str] | None = None
+    ) -> None: ...
 
 
 class IngestConfig(msgspec.Struct, frozen=True):
@@ -85,7 +80,7 @@ class Ingestor:
 
     def __init__(
         self,
-        subscription: JetStreamContext.PullSubscription,
+        consumer: PullConsumer,
         store: MarketStore,
         catalog: Catalog,
         publisher: Publisher,
@@ -93,7 +88,7 @@ class Ingestor:
         config: IngestConfig,
         parser: FrameParser | None = None,
     ) -> None:
-        self.subscription = subscription
+        self.consumer = consumer
         self.store = store
         self.catalog = catalog
         self.publisher = publisher
@@ -178,7 +173,7 @@ class Ingestor:
             for msg, _ in batch.messages:
                 try:
                     await msg.in_progress()
-                except (nats.errors.Error, OSError) as exc:
+                except BusError as exc:
                     log.warning("cannot extend a held frame's ack deadline: %s", exc)
                     return
 
@@ -191,12 +186,10 @@ class Ingestor:
         if self._batch.groups:
             timeout = min(max(self.config.flush_interval - self._batch.age(), 0.005), timeout)
         try:
-            messages = await self.subscription.fetch(max(room, 1), timeout=timeout)
-        except TimeoutError:  # nats' own subclasses it; asyncio's is an OSError
-            return
-        except (nats.errors.Error, OSError) as exc:
+            messages = await self.consumer.fetch(max(room, 1), within=timeout)
+        except BusError as exc:
             # Disconnected or reconnecting: the client retries; do not spin meanwhile.
-            log.warning("fetch failed: %r", exc)
+            log.warning("fetch failed: %s", exc)
             await asyncio.sleep(STORE_RETRY_SECONDS)
             return
         received: Counter[str] = Counter()
@@ -205,9 +198,9 @@ class Ingestor:
         for event_type, count in received.items():
             metrics.MESSAGES_RECEIVED.labels(event_type).inc(count)
 
-    async def _accept(self, msg: Msg) -> str:
+    async def _accept(self, msg: PulledMessage) -> str:
         """Parse and buffer one frame; return its event type (``unknown`` if unparsable)."""
-        deliveries = delivery_count(msg)
+        deliveries = msg.deliveries
         if deliveries > self.config.max_deliver:
             detail = f"delivered {deliveries} times, each time to a process that died holding it"
             await self._dead_letter(msg, "max_deliver", detail)
@@ -321,12 +314,12 @@ class Ingestor:
         for msg, _ in messages:
             try:
                 await msg.ack()
-            except (nats.errors.Error, OSError) as exc:
+            except BusError as exc:
                 # The frame is stored; JetStream redelivers it and the write is a no-op.
                 log.warning("ack failed, frame will be redelivered: %s", exc)
         metrics.PROCESSING_SECONDS.observe_many([now_mono - t for t in received])
         metrics.PUBLISH_TO_WRITE_SECONDS.observe_many(
-            [max(now_wall - published_at(msg), 0.0) for msg, _ in messages]
+            [max(now_wall - msg.published_at, 0.0) for msg, _ in messages]
         )
         for event_type, count in Counter(event_type for _, event_type in messages).items():
             metrics.MESSAGES_PROCESSED.labels(event_type).inc(count)
@@ -344,7 +337,7 @@ class Ingestor:
             metrics.MESSAGES_FAILED.labels(event_type, "store_unavailable").inc()
             try:
                 await msg.nak(delay=self.config.nak_delay)
-            except (nats.errors.Error, OSError):
+            except BusError:
                 pass  # unacked frames are redelivered after ack_wait anyway
         # Funding records derived from these frames would not be derived again on
         # redelivery (the tracker has moved on), so they wait for the next flush.
@@ -363,59 +356,36 @@ class Ingestor:
                 return
             self._registered.add(dataset)
 
-    async def _dead_letter(self, msg: Msg, reason: str, detail: str) -> None:
+    async def _dead_letter(self, msg: PulledMessage, reason: str, detail: str) -> None:
         """Persist the frame with its reason, then terminate it; on failure it is redelivered."""
         metrics.MESSAGES_FAILED.labels("unknown", reason).inc()
         try:
             await self.dead_letters.put(msg.data, msg.subject, reason, detail)
             await msg.term()
-        except (BusError, nats.errors.Error, OSError) as exc:
+        except BusError as exc:
             log.warning("dead-letter publish failed; the frame will be redelivered: %s", exc)
             return
         metrics.DEAD_LETTERS.labels(reason).inc()
 
     async def _report_break(self, brk: SequenceBreak) -> None:
         metrics.SEQUENCE_BREAKS.labels(brk.check).inc()
-        event = {"type": "sequence_break", **msgspec.structs.asdict(brk)}
+        event = AuditEvent.sequence_break(**msgspec.structs.asdict(brk))
         try:
-            await self.publisher.publish(
-                self.config.audit_events_subject, msgspec.json.encode(event)
-            )
-        except (nats.errors.Error, OSError) as exc:
+            await self.publisher.publish(self.config.audit_events_subject, event.encode())
+        except BusError as exc:
             log.warning("cannot publish sequence break: %s", exc)
 
     async def poll_lag(self, stopping: asyncio.Event, every: float = 5.0) -> None:
         """Keep the consumer-lag gauges current."""
         while not stopping.is_set():
             try:
-                info = await self.subscription.consumer_info()
-            except (nats.errors.Error, OSError) as exc:
+                state = await self.consumer.state()
+            except BusError as exc:
                 log.debug("consumer info unavailable: %s", exc)
             else:
-                metrics.CONSUMER_PENDING.set(info.num_pending or 0)
-                metrics.CONSUMER_ACK_PENDING.set(info.num_ack_pending or 0)
+                metrics.CONSUMER_PENDING.set(state.pending)
+                metrics.CONSUMER_ACK_PENDING.set(state.ack_pending)
             await _wait(stopping, every)
-
-
-def delivery_count(msg: Msg) -> int:
-    """How many times JetStream has delivered ``msg`` (1 the first time)."""
-    try:
-        return int(msg.metadata.num_delivered or 1)
-    except (nats.errors.Error, ValueError, IndexError):
-        return 1
-
-
-def published_at(msg: Msg) -> float:
-    """The frame's JetStream timestamp (epoch seconds), read from the ack subject.
-
-    ``$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>`` carries it
-    second from the end; the newer form adds a domain, an account hash and a token.
-    """
-    tokens = (msg.reply or "").split(".")
-    try:
-        return int(tokens[-2] if len(tokens) == 9 else tokens[9]) / 1e9
-    except (IndexError, ValueError):
-        return time.time()
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> None:

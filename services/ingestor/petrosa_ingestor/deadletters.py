@@ -16,10 +16,8 @@ from datetime import datetime
 from typing import TextIO
 
 import msgspec
-import nats.js.errors
-from nats.js.client import JetStreamContext
 
-from petrosa_core.bus import Storage, as_bus_error, connect, ensure_stream
+from petrosa_core.bus import Bus, Storage, connect, ensure_stream
 from petrosa_core.errors import BusError, ConfigError
 from petrosa_core.runtime import without_credentials
 from petrosa_core.settings import load_settings
@@ -30,7 +28,6 @@ DETAIL = "Petrosa-Error-Detail"
 ORIGINAL_SUBJECT = "Petrosa-Original-Subject"
 # A header line must stay far below the server's 4 KiB control line.
 MAX_DETAIL = 512
-PUBLISH_TIMEOUT = 5.0
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
@@ -48,15 +45,15 @@ class DeadLetter(msgspec.Struct, frozen=True):
 class DeadLetters:
     """Puts, lists, replays and deletes dead letters on one JetStream stream."""
 
-    def __init__(self, js: JetStreamContext, subject: str, stream: str) -> None:
-        self.js = js
+    def __init__(self, bus: Bus, subject: str, stream: str) -> None:
+        self.bus = bus
         self.subject = subject
         self.stream = stream
 
     async def ensure(self, *, max_age: float, max_bytes: int, storage: Storage = "file") -> None:
         """Create or update the stream; limits keep a flood of bad frames bounded."""
         await ensure_stream(
-            self.js,
+            self.bus,
             self.stream,
             [self.subject],
             storage=storage,
@@ -71,10 +68,7 @@ class DeadLetters:
             DETAIL: _header_text(detail)[:MAX_DETAIL],
             ORIGINAL_SUBJECT: _header_text(original_subject),
         }
-        with as_bus_error("store a dead letter"):
-            await self.js.publish(
-                self.subject, data, timeout=PUBLISH_TIMEOUT, stream=self.stream, headers=headers
-            )
+        await self.bus.publish_to_stream(self.subject, data, stream=self.stream, headers=headers)
 
     async def entries(self, *, reason: str | None = None, limit: int = 100) -> list[DeadLetter]:
         """The oldest ``limit`` dead letters, optionally only those of one reason."""
@@ -91,25 +85,22 @@ class DeadLetters:
 
     async def replay(self, letter: DeadLetter, *, keep: bool = False) -> None:
         """Publish the frame again where it came from, then delete it here unless ``keep``."""
-        with as_bus_error("replay a dead letter"):
-            await self.js.publish(letter.original_subject, letter.data, timeout=PUBLISH_TIMEOUT)
-            if not keep:
-                await self.js.delete_msg(self.stream, letter.seq)
+        await self.bus.publish_to_stream(letter.original_subject, letter.data)
+        if not keep:
+            await self.bus.delete_stream_message(self.stream, letter.seq)
 
     async def _next(self, seq: int) -> DeadLetter | None:
-        with as_bus_error("read the dead-letter stream"):
-            try:
-                raw = await self.js.get_msg(self.stream, seq, subject=self.subject, next=True)
-            except nats.js.errors.NotFoundError:
-                return None
-        headers = raw.headers or {}
+        stored = await self.bus.stream_message(self.stream, seq, subject=self.subject)
+        if stored is None:
+            return None
+        headers = stored.headers
         return DeadLetter(
-            seq=raw.seq or seq,
-            time=raw.time,
+            seq=stored.seq,
+            time=stored.time,
             reason=headers.get(REASON, ""),
             detail=headers.get(DETAIL, ""),
             original_subject=headers.get(ORIGINAL_SUBJECT, ""),
-            data=raw.data or b"",
+            data=stored.data,
         )
 
 
@@ -153,7 +144,7 @@ def deadletters_command(argv: list[str], out: TextIO = sys.stdout) -> int:
 
 async def _run(args: argparse.Namespace, settings: IngestorSettings, out: TextIO) -> int:
     async with await connect(settings.nats_url, name="petrosa-deadletters") as bus:
-        letters = DeadLetters(bus.js, settings.deadletter_subject, settings.deadletter_stream_name)
+        letters = DeadLetters(bus, settings.deadletter_subject, settings.deadletter_stream_name)
         found = await letters.entries(reason=args.reason, limit=args.limit)
         if args.action == "list":
             for line in _listing(found, as_json=args.json):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
+import msgspec
 from fastapi import APIRouter, Depends, Path, Query
 from starlette.responses import Response
 
@@ -29,7 +30,9 @@ from petrosa_api.schemas import (
     documented,
     json_request,
 )
+from petrosa_core.contracts import BackfillReply
 from petrosa_core.metadata import JobStatus
+from petrosa_core.times import now_ms
 
 log = logging.getLogger("petrosa.api")
 
@@ -42,26 +45,39 @@ BackfillBody = Annotated[BackfillRequest, Depends(json_body(BackfillRequest))]
     "/start",
     status_code=202,
     response_model=Item,
-    responses=documented(examples.BACKFILL_STARTED, 400, 401, 403, 413, 429, 503, status=202),
+    responses=documented(examples.BACKFILL_STARTED, 400, 401, 403, 413, 429, 502, 503, status=202),
     dependencies=[Depends(write_access)],
     openapi_extra=json_request(BackfillRequest),
 )
-async def start(
-    request: BackfillBody, state: StateDep, bus: BusDep, metadata: MetadataDep
-) -> Response:
-    """Send the request to the backfillers (NATS request/reply) and return their job.
+async def start(request: BackfillBody, state: StateDep, bus: BusDep) -> Response:
+    """Send the request to the backfillers (NATS request/reply) and return their jobs.
 
-    Needs an API key with the ``write`` scope. 503 when no backfiller answers in time.
+    A range partly covered by active jobs gets a new job for each uncovered part:
+    ``job_ids`` lists every job covering it, ``created_job_ids`` the new ones, and
+    ``deduplicated`` is true when active jobs already covered it all. Needs an API key with
+    the ``write`` scope. 503 when no backfiller answers in time, or one cannot reach its
+    store (retry after the ``Retry-After`` seconds).
     """
-    body = request.message()
+    message = request.message()
+    message.checked(now_ms())  # the contract's rules, here as in the backfiller
     settings = state.settings
     reply = await request_backfill(
-        bus, settings.backfill_request_subject, body, settings.api_backfill_timeout
+        bus, settings.backfill_request_subject, message, settings.api_backfill_timeout
     )
-    log.info("backfill requested", extra={"job_id": reply.job_id, **body})
-    job = await metadata.get_job(reply.job_id)
-    data = {"job_id": reply.job_id, "status": reply.status, "job": render(job) if job else None}
-    return json_response({"data": data}, status_code=202)
+    log.info("backfill requested", extra={"job_id": reply.job_id, **msgspec.to_builtins(message)})
+    return json_response({"data": started(reply)}, status_code=202)
+
+
+def started(reply: BackfillReply) -> dict[str, Any]:
+    """The answer to ``POST /backfill/start``, made from the backfillers' reply alone."""
+    return {
+        "job_id": reply.job_id,
+        "status": reply.status,
+        "job": None if reply.job is None else render(reply.job.to_job()),
+        "job_ids": reply.covering_job_ids,
+        "created_job_ids": reply.new_job_ids,
+        "deduplicated": reply.deduplicated,
+    }
 
 
 @router.get(

@@ -25,9 +25,10 @@ from petrosa_api.formats import (
 )
 from petrosa_api.rows import SHAPES
 from petrosa_api.schemas import DataPage, Interval, Order, Pair, documented
-from petrosa_api.times import check_range, parse_time
+from petrosa_api.times import check_range
 from petrosa_core.market import MAX_LIMIT, MarketStore, Page
 from petrosa_core.models import DatasetId, DatasetKind
+from petrosa_core.times import parse_time
 
 router = APIRouter(prefix="/data", tags=["data"], dependencies=[Depends(read_access)])
 
@@ -90,8 +91,8 @@ class _Window:
 
 
 def _window(params: PageParams) -> _Window:
-    start = None if params.start is None else parse_time("start", params.start)
-    end = None if params.end is None else parse_time("end", params.end)
+    start = None if params.start is None else parse_time(params.start, "start")
+    end = None if params.end is None else parse_time(params.end, "end")
     check_range(start, end)
     if params.cursor is not None and params.offset:
         raise ApiError(400, "bad_pagination", "give cursor or offset, not both")

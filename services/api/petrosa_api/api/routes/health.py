@@ -93,7 +93,7 @@ async def connections(state: StateDep, market: MarketDep, metadata: MetadataDep)
 @router.get("/leader", responses=documented(examples.LEADER, 503))
 async def leader(bus: BusDep) -> Response:
     """Who holds each leader lease (auditor, analytics, ...) and at which revision."""
-    leases = await lease_holders(bus.js)
+    leases = await lease_holders(bus)
     rows = [{"lease": x.name, "holder": x.holder, "revision": x.revision} for x in leases]
     return json_response({"data": rows})
 
