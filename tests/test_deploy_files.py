@@ -266,7 +266,11 @@ def chart_env(values: dict[str, Any], component: str) -> dict[str, str]:
     env = {**values["config"], **values["components"][component]["env"]}
     env |= {"METRICS_PORT": str(values["ports"]["metrics"])}
     env |= {"SHUTDOWN_TIMEOUT": str(values["shutdownTimeoutSeconds"])}
-    env |= dict.fromkeys(("MARKET_STORE_URL", "METADATA_STORE_URL"), "from-the-secret")
+    # The Secret holds the store URLs; any URL of a scheme the stores serve stands in.
+    env |= {
+        "MARKET_STORE_URL": "mongodb://from-the-secret:27017/db",
+        "METADATA_STORE_URL": "mysql+asyncmy://from-the-secret:3306/db",
+    }
     if component == "api":
         env |= {"API_PORT": str(values["ports"]["api"]), "API_KEYS_FILE": "mounted"}
     return env
@@ -297,6 +301,19 @@ def test_each_component_accepts_the_settings_it_is_given(
         settings = load_settings(cls)
         assert settings.nats_url == env["NATS_URL"]
         assert settings.metrics_port == int(env["METRICS_PORT"])
+
+
+@pytest.mark.parametrize("component", ["auditor", "backfiller", "analytics", "api"])
+def test_compose_passes_the_original_enable_switch_to_each_process(
+    component: str, compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    switch = f"ENABLE_{component.upper()}"
+    given = compose["services"][component]["environment"][switch]
+    monkeypatch.setenv(switch, re.sub(r"\$\{\w+:-true\}", "false", given))
+    [cls] = service_settings(component)
+
+    assert interpolated(given) == "true"
+    assert load_settings(cls).switched_off_by() == switch
 
 
 def dockerfile_stages() -> list[list[str]]:
