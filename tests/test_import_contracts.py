@@ -54,3 +54,61 @@ def test_a_service_importing_a_private_core_module_breaks_the_contract(tmp_path:
 def test_a_service_using_the_public_faces_keeps_it(tmp_path: Path) -> None:
     kept = lint(tmp_path, "from petrosa_core.market import MAX_LIMIT\n")
     assert kept.returncode == 0, kept.stdout + kept.stderr
+
+
+def nats_contract() -> dict[str, Any]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    (contract,) = [
+        c
+        for c in config["contracts"]
+        if c["type"] == "forbidden"
+        and c["forbidden_modules"] == ["nats"]
+        and "petrosa_core" not in c["source_modules"]
+    ]
+    return dict(contract)
+
+
+def lint_nats(tmp_path: Path, service_code: str) -> subprocess.CompletedProcess[str]:
+    """The project's nats-py contract over a made-up service beside the real core."""
+    service = tmp_path / "made_up_service"
+    service.mkdir()
+    (service / "__init__.py").write_text(service_code)
+    contract = nats_contract()
+    (tmp_path / "contracts.toml").write_text(
+        '[tool.importlinter]\nroot_packages = ["petrosa_core", "made_up_service"]\n'
+        "include_external_packages = true\n\n"
+        "[[tool.importlinter.contracts]]\n"
+        f'name = "{contract["name"]}"\ntype = "forbidden"\n'
+        'source_modules = ["made_up_service"]\nforbidden_modules = ["nats"]\n'
+        f"allow_indirect_imports = {str(contract['allow_indirect_imports']).lower()}\n"
+    )
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--config", str(tmp_path / "contracts.toml"), "--no-cache"],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_every_service_and_the_cli_are_kept_from_nats_py() -> None:
+    assert set(nats_contract()["source_modules"]) == {
+        "petrosa_ingestor",
+        "petrosa_auditor",
+        "petrosa_backfiller",
+        "petrosa_analytics",
+        "petrosa_api",
+        "petrosa_cli",
+    }
+
+
+def test_a_service_importing_nats_py_breaks_the_contract(tmp_path: Path) -> None:
+    broken = lint_nats(tmp_path, "from nats.aio.msg import Msg\n")
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    assert "made_up_service -> nats" in broken.stdout
+
+
+def test_a_service_using_the_bus_keeps_it(tmp_path: Path) -> None:
+    kept = lint_nats(tmp_path, "from petrosa_core.bus import Bus, PulledMessage\n")
+    assert kept.returncode == 0, kept.stdout + kept.stderr
