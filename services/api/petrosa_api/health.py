@@ -86,13 +86,7 @@ async def dataset_health(
 def _nats_stats(bus: Bus | None) -> dict[str, Any]:
     if bus is None:
         return {"connected": False}
-    client = bus.client
-    url = client.connected_url
-    return {
-        "connected": bus.is_connected,
-        "server": f"{url.hostname}:{url.port}" if url else None,
-        **{k: int(v) for k, v in client.stats.items()},
-    }
+    return {"connected": bus.is_connected, "server": bus.server, **bus.stats}
 
 
 def connection_stats(
