@@ -88,3 +88,21 @@ def test_an_unknown_dataset_is_a_usage_error(
 ) -> None:
     assert audit_command(["candles:BTCUSDT:1m"]) == 2
     assert "candles:BTCUSDT:1m holds no records" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("when", "why"),
+    [
+        ("１２", "'１２' is neither epoch milliseconds nor ISO-8601"),
+        ("-5", "'-5' is neither epoch milliseconds nor ISO-8601"),
+        ("9" * 5000, "is outside 1970-01-01 .. 9999-12-31 (UTC)"),
+    ],
+)
+def test_a_time_the_services_would_refuse_is_refused_before_anything_opens(
+    when: str, why: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        audit_command([str(DATASET), "--start", when])
+
+    assert stopped.value.code == 2
+    assert why in capsys.readouterr().err

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from petrosa_auditor.candles import audit_candles
 from petrosa_auditor.checks.duplicates import flag_groups
@@ -28,16 +28,12 @@ from petrosa_core.market import (
 )
 from petrosa_core.models import DatasetId, DatasetKind
 from petrosa_core.symbols import check_symbol
+from petrosa_core.times import Clock, now_ms
 
 log = logging.getLogger("petrosa.auditor")
 
-Clock = Callable[[], int]
 # Groups of copies removed per round trip: bounded memory however many there are.
 REMOVAL_BATCH = 500
-
-
-def wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class Auditor:
@@ -50,7 +46,7 @@ class Auditor:
         *,
         duplicates: DuplicateScanner | None = None,
         removal: DuplicateStrategy | None = None,
-        clock: Clock = wall_clock_ms,
+        clock: Clock = now_ms,
     ) -> None:
         self.market = market
         self.config = config

@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 import msgspec
 
@@ -26,22 +25,18 @@ from petrosa_core.market import open_duplicate_scanner, open_market_store
 from petrosa_core.metadata import MetadataStore
 from petrosa_core.models import DatasetId
 from petrosa_core.settings import load_settings
+from petrosa_core.times import parse_time
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
 
 def epoch_ms(text: str) -> int:
-    """Epoch milliseconds or ISO-8601 (UTC unless it names an offset)."""
-    if text.lstrip("-").isdigit():
-        return int(text)
+    """Epoch milliseconds or ISO-8601 (UTC unless it names an offset), read as the services do."""
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is neither epoch ms nor ISO-8601") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+        return parse_time(text, "time")
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError(exc.detail) from None
 
 
 def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
