@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 
 from petrosa_auditor.report import iso
+from petrosa_core import __version__
 from petrosa_core.metadata import MetadataStore
 from tests.auditor._support import MIN, csv_candles, opened, write
+from tests.harness.servers import free_port
 
 SCRIPT = Path(sys.executable).with_name("petrosa")
 # The installed console script; ``-m petrosa_cli`` runs the same ``main`` where none is.
@@ -140,4 +142,25 @@ async def test_migrate_names_the_variable_of_a_store_it_cannot_use(env: dict[str
 
     assert (code, out) == (2, "")
     assert err.startswith("petrosa migrate: invalid configuration: METADATA_STORE_URL: scheme")
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", ["backfill", "audit"])
+async def test_each_cli_prints_its_version(env: dict[str, str], command: str) -> None:
+    code, out, _ = await petrosa(command, "--version", env=env)
+
+    assert code == 0
+    assert out == f"petrosa {command} {__version__}\n"
+
+
+async def test_audit_names_the_store_it_could_not_reach(env: dict[str, str]) -> None:
+    port = free_port()
+    mongo = f"mongodb://127.0.0.1:{port}/market?serverSelectionTimeoutMS=300"
+
+    code, out, err = await petrosa("audit", "--full", env={**env, "MARKET_STORE_URL": mongo})
+
+    assert (code, out) == (1, "")
+    assert err.startswith(
+        f"petrosa audit: failed: cannot reach MongoDB at 127.0.0.1:{port} (MARKET_STORE_URL): "
+    )
     assert err.count("\n") == 1

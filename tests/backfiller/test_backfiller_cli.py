@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from petrosa_backfiller import progress
 from petrosa_backfiller.cli import backfill_command
 from petrosa_core.metadata import MetadataStore
 from petrosa_core.models import DatasetId
@@ -73,8 +75,9 @@ async def test_submit_follows_the_job_to_completion_and_list_shows_it(
     assert submitted.out == f"job {job_id} completed: 1999 records\n"
     assert submitted.err.startswith(f"job {job_id} pending\n")
     assert (
-        f"\rcandles:XRPUSDT:5m [{'#' * 30}] 100.00%  1999 records  2 pages  weight 10  completed\n"
+        f"\ncandles:XRPUSDT:5m [{'#' * 30}] 100.00%  1999 records  2 pages  weight 10  completed\n"
     ) in submitted.err
+    assert "\r" not in submitted.err  # stderr is no terminal here: lines, not redrawn frames
     assert listed_code == 0
     header, row = listed.out.splitlines()
     assert header.split() == [
@@ -161,3 +164,43 @@ async def test_a_range_partly_covered_by_another_job_follows_every_job_to_its_en
     assert printed.out.splitlines() == [f"job {j} completed: 60 records" for j in followed]
     assert f"3 jobs cover the range: {', '.join(followed)}\n" in printed.err
     assert [(jobs[i].range_start - start) // HOUR_MS for i in followed] == [0, 1, 2]
+
+
+async def test_with_no_backfiller_running_it_names_the_nats_server_it_asked(
+    backfill: Backfill, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = await petrosa_backfill("XRPUSDT", "--start", "2024-01-01", "--end", "2024-01-02")
+
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"petrosa backfill: no backfiller listens on {backfill.subjects['request']} at NATS at "
+        f"{backfill.nats_url}; start one (petrosa backfiller) or check NATS_URL\n"
+    )
+
+
+async def test_a_job_waiting_for_its_retry_shows_the_wait_then_the_new_attempt(
+    backfill: Backfill, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(progress, "QUIET_LINE_SECONDS", 3.0)
+    symbol = "SPLITUSDT"
+    start = listing_time(symbol) + DAY_MS
+    metadata = await MetadataStore.open(backfill.metadata_url)
+    try:
+        # A replica claimed the job and died; once its lease ends this backfiller retries it.
+        held = await metadata.create_job(
+            DatasetId.parse(f"candles:{symbol}:1m"), data_type="candles", start=start,
+            end=start + HOUR_MS,
+        )  # fmt: skip
+        assert await metadata.claim_job(held.id, "dying-replica", lease_seconds=8)
+        async with backfill.running():
+            code = await petrosa_backfill(
+                symbol, "--start", str(start), "--end", str(start + HOUR_MS)
+            )
+    finally:
+        await metadata.close()
+
+    lines = capsys.readouterr().err.splitlines()
+    assert code == 0
+    assert any(re.search(r"  running  no progress for [4-9] s$", line) for line in lines)
+    assert lines[-1].endswith("60 records  1 pages  weight 1  completed  attempt 2")
+    assert not any("\r" in line for line in lines)

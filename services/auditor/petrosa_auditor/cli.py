@@ -20,12 +20,14 @@ from petrosa_auditor.context import Scope
 from petrosa_auditor.recorder import Recorder, Run
 from petrosa_auditor.report import DatasetReport, render
 from petrosa_auditor.settings import AuditorSettings
-from petrosa_core.errors import ConfigError, PetrosaError, ValidationError
+from petrosa_core import __version__
+from petrosa_core.errors import ConfigError, PetrosaError, StoreUnavailable, ValidationError
 from petrosa_core.market import open_duplicate_scanner, open_market_store
 from petrosa_core.metadata import MetadataStore
 from petrosa_core.models import DatasetId
 from petrosa_core.settings import load_settings
 from petrosa_core.times import parse_time
+from petrosa_core.wiring import describe, open_store
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -65,13 +67,18 @@ def scope_of(args: argparse.Namespace, settings: AuditorSettings) -> Scope:
 async def run_audit(args: argparse.Namespace, settings: AuditorSettings) -> list[DatasetReport]:
     """Open the stores, audit what ``args`` names, record if asked, close everything."""
     dataset = DatasetId.parse(args.dataset) if args.dataset else None
-    market = await open_market_store(settings.market_store_url)
+    url, variable = settings.market_store_url, settings.url_variable("market")
+    market = await open_store(variable, url, open_market_store)
     legacy = open_duplicate_scanner(settings.market_store_url)
     try:
         auditor = build_auditor(settings, market, legacy)
         if not args.record:
             auditor.removal = None  # a look, not a change
-        reports = await _audit(auditor, dataset, scope_of(args, settings))
+        try:
+            reports = await _audit(auditor, dataset, scope_of(args, settings))
+        except StoreUnavailable as exc:  # MongoDB connects lazily: it fails here, not above
+            reason = str(exc).splitlines()[0]
+            raise StoreUnavailable(f"cannot reach {describe(url)} ({variable}): {reason}") from exc
         if args.record:
             await _record(settings, reports)
         return reports
@@ -90,7 +97,8 @@ async def _audit(auditor: Auditor, dataset: DatasetId | None, scope: Scope) -> l
 
 
 async def _record(settings: AuditorSettings, reports: list[DatasetReport]) -> None:
-    metadata = await MetadataStore.open(settings.metadata_store_url)
+    variable, url = settings.url_variable("metadata"), settings.metadata_store_url
+    metadata = await open_store(variable, url, MetadataStore.open)
     try:
         recorder = Recorder(metadata)
         for report in reports:
@@ -122,4 +130,5 @@ def audit_command(argv: Sequence[str]) -> int:
     """``petrosa audit`` as a function of its arguments, for the console script."""
     parser = argparse.ArgumentParser(prog="petrosa audit", description=__doc__)
     add_audit_arguments(parser)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return audit_from_args(parser.parse_args(list(argv)))

@@ -16,9 +16,10 @@ import argparse
 import asyncio
 import sys
 from datetime import UTC, datetime
-from typing import TextIO
 
+from petrosa_backfiller.progress import Progress
 from petrosa_backfiller.settings import BackfillerSettings
+from petrosa_core import __version__
 from petrosa_core.bus import Bus, Subscription, connect
 from petrosa_core.contracts import (
     BackfillEvent,
@@ -34,16 +35,17 @@ from petrosa_core.errors import (
     BusError,
     BusTimeout,
     ConfigError,
+    NoResponders,
     ParseError,
     StoreError,
     ValidationError,
 )
 from petrosa_core.metadata import JobStatus, MetadataStore
+from petrosa_core.runtime import without_credentials
 from petrosa_core.settings import load_settings
 from petrosa_core.times import parse_time
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_USAGE = 0, 1, 2
-BAR_WIDTH = 30
 # Without an event for this long, ask for the job's state: an event may have been missed.
 STATUS_POLL_SECONDS = 5.0
 
@@ -68,7 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--list", action="store_true", help="list backfill jobs, newest first")
     parser.add_argument("--status", choices=[s.value for s in JobStatus], help="list filter")
     parser.add_argument("--limit", type=int, default=20, help="how many jobs to list")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
+
+
+def nats_named(settings: BackfillerSettings) -> str:
+    """The NATS server(s) the command talks to, without credentials, for its messages."""
+    return "NATS at " + ",".join(without_credentials(url) for url in settings.nats_servers)
 
 
 def backfill_command(argv: list[str]) -> int:
@@ -120,8 +128,14 @@ async def submit(settings: BackfillerSettings, args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         return await _submit_and_follow(bus, settings, args, request)
+    except NoResponders:
+        sys.stderr.write(
+            f"petrosa backfill: no backfiller listens on {settings.backfill_request_subject} "
+            f"at {nats_named(settings)}; start one (petrosa backfiller) or check NATS_URL\n"
+        )
+        return EXIT_USAGE
     except (BusError, ParseError) as exc:
-        sys.stderr.write(f"\npetrosa backfill: {exc}\n")
+        sys.stderr.write(f"\npetrosa backfill: {exc} ({nats_named(settings)})\n")
         return EXIT_USAGE
     finally:
         await bus.close()
@@ -132,9 +146,15 @@ async def _submit_and_follow(
 ) -> int:
     # Subscribed before asking, so no event of a new job can slip past.
     events = await bus.subscribe(settings.backfill_events_subject)
-    raw = await bus.request(
-        settings.backfill_request_subject, request.encode(), within=args.timeout
-    )
+    try:
+        raw = await bus.request(
+            settings.backfill_request_subject, request.encode(), within=args.timeout
+        )
+    except BusTimeout:
+        raise BusTimeout(
+            f"no backfiller answered on {settings.backfill_request_subject} within "
+            f"{args.timeout:g} s"
+        ) from None
     reply = decode_reply(raw, BackfillReply.decode)
     if isinstance(reply, ErrorReply):
         sys.stderr.write(f"petrosa backfill: {reply.code}: {reply.message}\n")
@@ -159,11 +179,16 @@ async def follow(
     reply: BackfillReply,
     wait: float,
 ) -> list[JobView]:
-    """Draw progress on stderr from the jobs' events until every job ended; their final states."""
+    """Draw progress on stderr from the jobs' events until every job ended; their final states.
+
+    While a job gives no news (it waits for a retry, or for its lease to pass to another
+    backfiller), the line says for how long.
+    """
+    progress = Progress(sys.stderr)
     jobs: dict[str, JobView | None] = dict.fromkeys(reply.covering_job_ids)
     jobs[reply.job_id] = reply.job
     if reply.job is not None:
-        draw_progress(reply.job, sys.stderr)
+        progress.show(reply.job)
     while waiting := [job_id for job_id, job in jobs.items() if job is None or not job.is_final]:
         try:
             msg = await events.next(within=STATUS_POLL_SECONDS)
@@ -171,6 +196,8 @@ async def follow(
             # An event may have been missed: ask for the state of each job still running.
             for job_id in waiting:
                 jobs[job_id] = await _status(bus, settings, job_id, wait) or jobs[job_id]
+                if (job := jobs[job_id]) is not None:
+                    progress.show(job)
             continue
         try:
             event: JobView = BackfillEvent.decode(msg.data)
@@ -178,8 +205,8 @@ async def follow(
             continue
         if event.job_id in jobs:
             jobs[event.job_id] = event
-            draw_progress(event, sys.stderr)
-    sys.stderr.write("\n")
+            progress.show(event)
+    progress.end()
     finals = [job for job in jobs.values() if job is not None]
     for job in finals:
         summary = f"job {job.job_id} {job.status}: {job.records_written} records"
@@ -195,17 +222,6 @@ async def _status(
     raw = await bus.request(settings.backfill_status_subject, JobRef(job_id).encode(), within=wait)
     job = decode_reply(raw, JobView.decode)
     return None if isinstance(job, ErrorReply) else job
-
-
-def draw_progress(job: JobView, out: TextIO) -> None:
-    """One redrawn line: dataset, bar, percent, records, pages, weight and status."""
-    filled = int(BAR_WIDTH * job.progress / 100)
-    bar = "#" * filled + "." * (BAR_WIDTH - filled)
-    out.write(
-        f"\r{job.dataset_id} [{bar}] {job.progress:6.2f}%  {job.records_written} records"
-        f"  {job.pages} pages  weight {job.weight_used}  {job.status:<9}"
-    )
-    out.flush()
 
 
 async def list_jobs(settings: BackfillerSettings, args: argparse.Namespace) -> int:
