@@ -16,11 +16,12 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from petrosa_core.errors import StoreError, StoreUnavailable
-from petrosa_core.market._sql_tables import metadata, time_text, to_datetime
+from petrosa_core.market._sql_tables import metadata, time_text
 from petrosa_core.market._sql_writes import row_writer
 from petrosa_core.market.sql import MIGRATIONS, VERSION_TABLE, SqlMarketStore
 from petrosa_core.migrations import current_revision, head_revision
 from petrosa_core.models import MAX_TIME_MS, Candle, DatasetKind
+from petrosa_core.times import to_naive_utc
 from tests.core.market_samples import C1M, TRADES, trade
 from tests.core.market_samples import candle as minute_candle
 
@@ -120,7 +121,7 @@ def test_bound_time_text_is_the_text_sqlalchemy_writes_and_reads() -> None:
     millis = [*edges, *same_seconds] + [rng.randrange(0, 4_102_444_800_000) for _ in range(5_000)]
     sqlalchemy_text = sqlite.DATETIME().bind_processor(sqlite.dialect())
     assert sqlalchemy_text is not None
-    assert [time_text(ms) for ms in millis] == [sqlalchemy_text(to_datetime(ms)) for ms in millis]
+    assert [time_text(ms) for ms in millis] == [sqlalchemy_text(to_naive_utc(ms)) for ms in millis]
 
 
 async def test_a_large_batch_is_stored_whole_and_once(sql_url: str) -> None:

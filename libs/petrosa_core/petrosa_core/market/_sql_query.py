@@ -10,8 +10,9 @@ import sqlalchemy as sa
 
 from petrosa_core.errors import ValidationError
 from petrosa_core.market._rules import TRADE_TYPES, check_trade_type
-from petrosa_core.market._sql_tables import TABLES, order_columns, to_datetime
+from petrosa_core.market._sql_tables import TABLES, order_columns
 from petrosa_core.models import KIND_SPECS, MAX_TIME_MS, DatasetId, DatasetKind, Record
+from petrosa_core.times import to_naive_utc
 
 # What the tables can hold, so all a cursor can name; past these the driver would overflow.
 _TIMES = range(MAX_TIME_MS + 1)
@@ -31,9 +32,9 @@ def where(
         clauses.append(table.c.interval == dataset.interval)
     time_column = table.c[KIND_SPECS[dataset.kind].time_field]
     if start is not None:
-        clauses.append(time_column >= to_datetime(start))
+        clauses.append(time_column >= to_naive_utc(start))
     if end is not None:
-        clauses.append(time_column < to_datetime(end))
+        clauses.append(time_column < to_naive_utc(end))
     if trade_type is not None:
         check_trade_type(dataset, trade_type)
         clauses.append(table.c.trade_type == trade_type)
@@ -87,4 +88,4 @@ def _cursor_value(column: sa.Column[Any], part: str) -> Any:
     is_time = isinstance(column.type, sa.DateTime)
     if value not in (_TIMES if is_time else _IDS):
         raise ValueError(part)
-    return to_datetime(value) if is_time else value
+    return to_naive_utc(value) if is_time else value

@@ -16,6 +16,7 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.sql.schema import SchemaItem
 
 from petrosa_core.models import KIND_SPECS, DatasetKind, Record
+from petrosa_core.times import to_ms
 
 EPOCH = datetime.fromtimestamp(0, UTC).replace(tzinfo=None)
 ONE_MS = timedelta(milliseconds=1)
@@ -154,10 +155,6 @@ TABLES: dict[DatasetKind, sa.Table] = {
 }
 
 
-def to_datetime(ms: int) -> datetime:
-    return EPOCH + ms * ONE_MS
-
-
 def time_text(ms: int) -> str:
     """A time as bound text: SQLAlchemy's own SQLite DATETIME format, which MariaDB reads too.
 
@@ -176,10 +173,6 @@ def time_text(ms: int) -> str:
 _SECOND_TEXT: dict[int, str] = {}
 _SECOND_TEXT_SIZE = 4096
 _MILLI_TEXT = tuple(f".{milli:03d}000" for milli in range(1000))
-
-
-def to_ms(value: datetime) -> int:
-    return (value - EPOCH) // ONE_MS
 
 
 def order_columns(kind: DatasetKind) -> list[sa.Column[Any]]:

@@ -23,11 +23,12 @@ from petrosa_core.errors import StoreError, StoreUnavailable
 from petrosa_core.intervals import DAY_MS, FIXED_INTERVAL_MS
 from petrosa_core.market import _sql_query as q
 from petrosa_core.market._rules import check_batch, check_limit, check_order
-from petrosa_core.market._sql_tables import CODECS, TABLES, to_datetime, to_ms
+from petrosa_core.market._sql_tables import CODECS, TABLES
 from petrosa_core.market._sql_writes import row_writer
 from petrosa_core.market.protocol import DatasetInfo, Order, Page, WriteResult
 from petrosa_core.migrations import upgrade
 from petrosa_core.models import KIND_SPECS, Candle, DatasetId, DatasetKind, Record
+from petrosa_core.times import to_ms, to_naive_utc
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "market_alembic_version"
@@ -252,9 +253,9 @@ def _candle_selectors(dataset: DatasetId, keys: list[int]) -> list[sa.ColumnElem
     # 1M has no fixed length; 28 days is its shortest, which overestimates the span.
     step = FIXED_INTERVAL_MS.get(dataset.interval or "", 28 * DAY_MS)
     if (keys[-1] - keys[0]) // step < 2 * len(keys):
-        return [column.between(to_datetime(keys[0]), to_datetime(keys[-1]))]
+        return [column.between(to_naive_utc(keys[0]), to_naive_utc(keys[-1]))]
     return [
-        column.in_([to_datetime(k) for k in keys[i : i + _KEY_CHUNK]])
+        column.in_([to_naive_utc(k) for k in keys[i : i + _KEY_CHUNK]])
         for i in range(0, len(keys), _KEY_CHUNK)
     ]
 

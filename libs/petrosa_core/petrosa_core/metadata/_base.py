@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -14,16 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from petrosa_core._sql import translated
 from petrosa_core.errors import StoreError, ValidationError
+from petrosa_core.times import Clock, now_ms
 
 T = TypeVar("T")
-Clock = Callable[[], int]
 
 _MYSQL_DUPLICATE_KEY = 1062
-
-
-def wall_clock_ms() -> int:
-    """Now as UTC epoch milliseconds."""
-    return time.time_ns() // 1_000_000
 
 
 def check_text(field: str, value: str, max_length: int) -> None:
@@ -47,7 +41,7 @@ def inserted_id(result: sa.CursorResult[Any]) -> int:
 class SqlBase:
     """Holds the engine and the clock; each method runs in its own short transaction."""
 
-    def __init__(self, engine: AsyncEngine, clock: Clock = wall_clock_ms) -> None:
+    def __init__(self, engine: AsyncEngine, clock: Clock = now_ms) -> None:
         self._engine = engine
         self._clock = clock
 

@@ -6,26 +6,14 @@ written as int epoch milliseconds through ``EpochMs``.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeEngine
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MS = timedelta(milliseconds=1)
-
-
-def ms_to_datetime(ms: int) -> datetime:
-    """Naive UTC datetime of an epoch-ms time (exact integer arithmetic)."""
-    return (_EPOCH + ms * _MS).replace(tzinfo=None)
-
-
-def datetime_to_ms(value: datetime) -> int:
-    """Epoch ms of a datetime; a naive one is UTC."""
-    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return (aware - _EPOCH) // _MS
+from petrosa_core.times import to_ms, to_naive_utc
 
 
 class EpochMs(sa.TypeDecorator[int]):
@@ -40,10 +28,10 @@ class EpochMs(sa.TypeDecorator[int]):
         return dialect.type_descriptor(sa.DateTime())
 
     def process_bind_param(self, value: int | None, dialect: Dialect) -> datetime | None:
-        return None if value is None else ms_to_datetime(value)
+        return None if value is None else to_naive_utc(value)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> int | None:
-        return None if value is None else datetime_to_ms(value)
+        return None if value is None else to_ms(value)
 
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY.

@@ -16,9 +16,9 @@ from petrosa_core import migrations
 from petrosa_core._sql import create_engine, describe_pool, translated
 from petrosa_core.errors import StoreError
 from petrosa_core.metadata._audit import AuditOps
-from petrosa_core.metadata._base import Clock, wall_clock_ms
 from petrosa_core.metadata._catalog import CatalogOps
 from petrosa_core.metadata._jobs import JobOps
+from petrosa_core.times import Clock, now_ms
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "metadata_alembic_version"
@@ -28,9 +28,7 @@ class MetadataStore(CatalogOps, AuditOps, JobOps):
     """Every metadata operation the services need; each call is its own short transaction."""
 
     @classmethod
-    async def open(
-        cls, url: str, *, migrate: bool = True, clock: Clock = wall_clock_ms
-    ) -> MetadataStore:
+    async def open(cls, url: str, *, migrate: bool = True, clock: Clock = now_ms) -> MetadataStore:
         """Connect to ``url`` and migrate to head (or, with ``migrate=False``, insist on head)."""
         with translated():
             engine = create_engine(url, "METADATA_STORE_URL")

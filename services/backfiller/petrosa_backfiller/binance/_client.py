@@ -43,6 +43,7 @@ from petrosa_backfiller.binance._metrics import RATE_LIMITED, REQUEST_SECONDS, R
 from petrosa_core.errors import ParseError
 from petrosa_core.intervals import HOUR_MS, check_interval, count_open_times, next_open
 from petrosa_core.models import Candle, FundingRate, Trade
+from petrosa_core.times import now_ms
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ class BinanceClient:
     ) -> AsyncIterator[RestPage[Candle]]:
         """Candles opening in ``[start, end)``, oldest first; closed if over by ``now``."""
         check_interval(interval)
-        now = now if now is not None else int(time.time() * 1000)
+        now = now if now is not None else now_ms()
         cursor = start
         while (slots := count_open_times(cursor, end, interval)) > 0:
             limit = min(KLINES_PAGE, slots)
