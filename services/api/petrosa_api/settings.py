@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 
 from petrosa_api.auth import ApiKey, parse_key_entries
+from petrosa_core import contracts
 from petrosa_core.settings import CoreSettings
 
 
@@ -37,7 +38,7 @@ class ApiSettings(CoreSettings):
     # Catalog and dataset lists change when data lands, not per request.
     api_cache_ttl: float = Field(5.0, ge=0)
     api_backfill_timeout: float = Field(5.0, gt=0)
-    backfill_request_subject: str = "petrosa.backfill.request"
+    backfill_request_subject: str = contracts.BACKFILL_REQUEST
 
     @field_validator("api_keys_file", mode="before")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from petrosa_core import contracts
 from petrosa_core.market import DuplicateStrategy
 from petrosa_core.settings import CoreSettings
 
@@ -26,14 +27,14 @@ class AuditorSettings(CoreSettings):
     audit_freshness_grace: float = Field(60.0, ge=0)  # seconds
     audit_volume_tolerance: float = Field(1e-6, ge=0)  # relative, for summed volumes
     audit_max_findings: int = Field(1000, ge=1)  # per check and dataset in one audit
-    audit_request_subject: str = "petrosa.audit.request"
-    audit_events_subject: str = "petrosa.audit.events"
+    audit_request_subject: str = contracts.AUDIT_REQUEST
+    audit_events_subject: str = contracts.AUDIT_EVENTS
 
     enable_auto_backfill: bool = False
     min_auto_backfill_gap: float = Field(3600.0, ge=0)  # seconds; shorter gaps wait for a person
     max_auto_backfill_jobs: int = Field(5, ge=1)
-    backfill_request_subject: str = "petrosa.backfill.request"
-    backfill_events_subject: str = "petrosa.backfill.events"
+    backfill_request_subject: str = contracts.BACKFILL_REQUEST
+    backfill_events_subject: str = contracts.BACKFILL_EVENTS
     backfill_request_timeout: float = Field(5.0, gt=0)  # seconds to wait for a job id
 
     enable_duplicate_removal: bool = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
+from petrosa_core import contracts
 from petrosa_core.settings import CoreSettings
 
 
@@ -26,11 +27,11 @@ class BackfillerSettings(CoreSettings):
     binance_max_connections: int = Field(8, ge=1)
     max_auto_backfill_jobs: int = Field(5, ge=1)
 
-    backfill_request_subject: str = "petrosa.backfill.request"
-    backfill_cancel_subject: str = "petrosa.backfill.cancel"
-    backfill_status_subject: str = "petrosa.backfill.status"
-    backfill_events_subject: str = "petrosa.backfill.events"
-    backfill_queue_group: str = "backfiller"
+    backfill_request_subject: str = contracts.BACKFILL_REQUEST
+    backfill_cancel_subject: str = contracts.BACKFILL_CANCEL
+    backfill_status_subject: str = contracts.BACKFILL_STATUS
+    backfill_events_subject: str = contracts.BACKFILL_EVENTS
+    backfill_queue_group: str = contracts.BACKFILL_QUEUE_GROUP
     # A dead worker's job is taken over this long after its last heartbeat.
     backfill_job_lease_seconds: float = Field(30.0, gt=0)
     # How often idle workers look for abandoned jobs; new jobs wake them at once.

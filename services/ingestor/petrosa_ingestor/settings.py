@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from petrosa_core import contracts
 from petrosa_core.settings import CoreSettings
 
 
@@ -13,7 +14,7 @@ class IngestorSettings(CoreSettings):
     """``NATS_CONSUMER_SUBJECT`` is where the socket client publishes raw frames."""
 
     service_name: str = "ingestor"
-    nats_consumer_subject: str = "binance.futures.websocket.data"
+    nats_consumer_subject: str = contracts.MARKET_DATA
     nats_stream_name: str = "MARKET_DATA"
     nats_stream_storage: Literal["file", "memory"] = "file"
     nats_stream_max_age: float = Field(7 * 24 * 3600.0, ge=0)  # seconds; 0 = unlimited
@@ -34,12 +35,12 @@ class IngestorSettings(CoreSettings):
     # A frame delivered more often than this was held by processes that died each time
     # (a crash, an OOM kill); it is dead-lettered instead of taking down the next one.
     ingest_max_deliver: int = Field(5, ge=1)
-    deadletter_subject: str = "petrosa.deadletter.ingestor"
+    deadletter_subject: str = contracts.INGESTOR_DEADLETTERS
     # Dead letters are persisted on their own stream, kept a month within 1 GiB.
     deadletter_stream_name: str = "DEADLETTERS"
     deadletter_max_age: float = Field(30 * 24 * 3600.0, ge=0)  # seconds; 0 = unlimited
     deadletter_max_bytes: int = Field(1024**3, ge=-1)  # -1 = unlimited
-    audit_events_subject: str = "petrosa.audit.events"
+    audit_events_subject: str = contracts.AUDIT_EVENTS
 
     @model_validator(mode="after")
     def _batch_fits_ack_window(self) -> IngestorSettings:
