@@ -56,7 +56,7 @@ async def connect_bus(runtime: Runtime, settings: CoreSettings, *, drain: bool =
     async def is_open() -> bool:
         # nats-py gives up for good on a fatal server error (an -ERR such as an over-long
         # protocol line); a client that is reconnecting is still open.
-        return runtime.stopping.is_set() or not bus.client.is_closed
+        return runtime.stopping.is_set() or not bus.is_closed
 
     runtime.add_liveness_check("nats", is_open)
     runtime.add_closer("nats", bus.drain if drain else bus.close)
