@@ -7,7 +7,7 @@ import logging
 
 from fastapi import FastAPI
 
-from petrosa_api.api.routes import backfill, catalog, data, health, metrics
+from petrosa_api.api.routes import backfill, catalog, data, health, metrics, original
 from petrosa_api.errors import install_error_handlers
 from petrosa_api.middleware import RequestContextMiddleware, install_log_filter
 from petrosa_api.settings import ApiSettings
@@ -35,8 +35,9 @@ def create_app(state: ApiState) -> FastAPI:
     app.state.api = state
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
-    for module in (health, data, backfill, catalog):
+    for module in (health, data, backfill, catalog, original):
         app.include_router(module.router)
+    app.include_router(original.index)
     app.include_router(health.probes)
     app.include_router(metrics.router)
     return app

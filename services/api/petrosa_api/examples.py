@@ -225,3 +225,10 @@ DATASET_HEALTH: dict[str, Any] = {
         }
     ]
 }
+ROOT: dict[str, Any] = {
+    "data": {
+        "service": "petrosa-data-manager",
+        "version": "0.1.0",
+        "links": {"docs": "/docs", "candles": "/data/candles?pair=BTCUSDT&period=1m"},
+    }
+}

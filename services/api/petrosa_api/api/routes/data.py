@@ -232,7 +232,7 @@ def _example(row: dict[str, Any]) -> dict[str, Any]:
     return {"data": [row], "pagination": {**pagination, "order": "asc", "offset": None}}
 
 
-def _docs(row: dict[str, Any]) -> dict[str, Any]:
+def page_docs(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "response_model": DataPage,
         "responses": documented(
@@ -241,14 +241,14 @@ def _docs(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@router.get("/candles", summary="OHLCV candles of a pair and period", **_docs(examples.CANDLE))
+@router.get("/candles", summary="OHLCV candles of a pair and period", **page_docs(examples.CANDLE))
 async def candles(source: SourceDep, pair: Pair, period: Interval, params: PageDep) -> Response:
     """Candles ordered by open time; ``period`` is the Binance interval."""
     dataset = DatasetId.of(DatasetKind.CANDLES, pair, period)
     return await serve(source, dataset, params)
 
 
-@router.get("/trades", summary="Aggregate and raw trades of a pair", **_docs(examples.TRADE))
+@router.get("/trades", summary="Aggregate and raw trades of a pair", **page_docs(examples.TRADE))
 async def trades(
     source: SourceDep,
     pair: Pair,
@@ -265,7 +265,7 @@ def _simple(kind: DatasetKind, path: str, summary: str, example: dict[str, Any])
         return await serve(source, DatasetId.of(kind, pair), params)
 
     endpoint.__name__ = kind.value
-    router.get(path, summary=summary, **_docs(example))(endpoint)
+    router.get(path, summary=summary, **page_docs(example))(endpoint)
 
 
 _simple(DatasetKind.DEPTH, "/depth", "Order-book diff updates of a pair", examples.DEPTH)
