@@ -116,6 +116,22 @@ async def test_catalog_lists_datasets_with_range_health_and_freshness(api: Api) 
     assert row["health_score"] == 99.1
     assert row["freshness_seconds"] > 0
     assert (row["source"], row["description"]) == ("binance_ws", "XRPUSDT 5m")
+    assert (row["category"], row["update_frequency"]) == ("ohlcv", "5m")
+
+
+async def test_every_catalog_entry_says_what_it_is_and_how_often_it_changes(api: Api) -> None:
+    rows = {r["dataset_id"]: r for r in (await get(api, "/catalog/datasets"))["data"]}
+
+    # Stored but never registered: the catalog still describes it.
+    sushi = rows["candles:SUSHIUSDT:1m"]
+    assert sushi["description"] == "SUSHIUSDT 1m candles (OHLCV) from Binance USD-M futures"
+    assert (sushi["category"], sushi["update_frequency"]) == ("ohlcv", "1m")
+    assert (rows["funding_rates:XRPUSDT"]["category"], rows["trades:SUSHIUSDT"]["category"]) == (
+        "derivatives",
+        "trades",
+    )
+    assert rows["trades:SUSHIUSDT"]["update_frequency"] == "realtime"
+    assert all(r["description"] and r["category"] and r["update_frequency"] for r in rows.values())
 
 
 async def test_catalog_search_by_interval_and_one_dataset_by_id(api: Api) -> None:

@@ -81,10 +81,28 @@ async def test_register_dataset_reports_new_only_once(store: MetadataStore) -> N
         symbol="BTCUSDT",
         interval="1m",
         source="binance_ws",
-        description="",
+        description="BTCUSDT 1m candles (OHLCV) from Binance USD-M futures",
+        category="ohlcv",
+        update_frequency="1m",
         created_at=T0,
         updated_at=T0,
     )
+
+
+async def test_a_catalog_entry_says_what_it_is_and_how_often_it_changes(
+    store: MetadataStore,
+) -> None:
+    await store.register_dataset(BTC_TRADES, source="binance_ws")
+    await store.register_dataset(
+        DatasetId.of(DatasetKind.FUNDING_RATES, "BTCUSDT"), source="binance_rest",
+        description="BTCUSDT funding", update_frequency="4h",
+    )  # fmt: skip
+
+    funding, trades = await store.list_datasets(symbol="BTCUSDT")
+    assert (trades.category, trades.update_frequency) == ("trades", "realtime")
+    assert trades.description == "BTCUSDT aggregate and raw trades from Binance USD-M futures"
+    assert (funding.category, funding.update_frequency) == ("derivatives", "4h")
+    assert funding.description == "BTCUSDT funding"
 
 
 async def test_register_dataset_race_has_one_winner(store: MetadataStore) -> None:
@@ -582,7 +600,8 @@ async def test_opening_an_unmigrated_database_without_migrating_fails(url: str) 
 
 def test_public_surface() -> None:
     assert sorted(metadata_package.__all__) == [
-        "ACTIVE_STATUSES", "BackfillJob", "DatasetRecord", "FINAL_STATUSES", "Finding",
-        "FindingIn", "FindingStatus", "HealthRecord", "JobStatus", "LineageRecord", "MIGRATIONS",
-        "MetadataStore", "SchemaRecord", "SyncResult", "VERSION_TABLE", "check_schema",
+        "ACTIVE_STATUSES", "BackfillJob", "CatalogFacts", "DatasetRecord", "FINAL_STATUSES",
+        "Finding", "FindingIn", "FindingStatus", "HealthRecord", "JobStatus", "LineageRecord",
+        "MIGRATIONS", "MetadataStore", "SchemaRecord", "SyncResult", "VERSION_TABLE",
+        "catalog_facts", "check_schema",
     ]  # fmt: skip

@@ -82,7 +82,7 @@ async def version_rows(engine: AsyncEngine, table: str = VERSION_TABLE) -> list[
 async def test_upgrade_from_empty_builds_the_defined_schema(engine: AsyncEngine) -> None:
     assert await current_revision(engine, VERSION_TABLE) is None
     await upgrade(engine, MIGRATIONS, VERSION_TABLE)
-    assert await current_revision(engine, VERSION_TABLE) == head_revision(MIGRATIONS) == "0002"
+    assert await current_revision(engine, VERSION_TABLE) == head_revision(MIGRATIONS) == "0003"
     assert await schema_diffs(engine) == []
     async with engine.connect() as conn:
         names = await conn.run_sync(lambda c: set(sa.inspect(c).get_table_names()))
@@ -93,26 +93,41 @@ async def test_upgrade_from_an_intermediate_revision_keeps_rows(engine: AsyncEng
     await upgrade(engine, MIGRATIONS, VERSION_TABLE, revision="0001")
     assert await current_revision(engine, VERSION_TABLE) == "0001"
     missing = await schema_diffs(engine)
-    assert {(kind, index.name) for kind, index in missing} == {("add_index", n) for n in INDEXES}
-    row = {
-        "id": "trades:BTCUSDT", "kind": "trades", "symbol": "BTCUSDT", "interval": None,
-        "source": "binance_ws", "description": "", "created_at": 1, "updated_at": 2,
-    }  # fmt: skip
+    indexes = {diff[1].name for diff in missing if diff[0] == "add_index"}
+    columns = {diff[3].name for diff in missing if diff[0] == "add_column"}
+    assert (indexes, columns) == (INDEXES, {"category", "update_frequency"})
+    assert len(missing) == len(indexes) + len(columns)
+    rows = [
+        {
+            "id": "trades:BTCUSDT", "kind": "trades", "symbol": "BTCUSDT", "interval": None,
+            "source": "binance_ws", "description": "", "created_at": 1, "updated_at": 2,
+        },
+        {
+            "id": "candles:BTCUSDT:5m", "kind": "candles", "symbol": "BTCUSDT", "interval": "5m",
+            "source": "binance_rest", "description": "mine", "created_at": 1, "updated_at": 2,
+        },
+    ]  # fmt: skip
     async with engine.begin() as conn:
-        await conn.execute(sa.insert(datasets).values(row))
+        await conn.execute(sa.insert(datasets), rows)
 
     await upgrade(engine, MIGRATIONS, VERSION_TABLE)
-    assert await version_rows(engine) == ["0002"]
+    assert await version_rows(engine) == ["0003"]
     assert await schema_diffs(engine) == []
     async with engine.connect() as conn:
-        kept = (await conn.execute(sa.select(datasets))).one()
-    assert kept._asdict() == row
+        kept = [r._asdict() for r in await conn.execute(sa.select(datasets).order_by("id"))]
+    assert kept == [
+        rows[1] | {"category": "ohlcv", "update_frequency": "5m"},
+        rows[0] | {
+            "description": "BTCUSDT aggregate and raw trades from Binance USD-M futures",
+            "category": "trades", "update_frequency": "realtime",
+        },
+    ]  # fmt: skip
 
 
 async def test_upgrade_again_changes_nothing(engine: AsyncEngine) -> None:
     await upgrade(engine, MIGRATIONS, VERSION_TABLE)
     await upgrade(engine, MIGRATIONS, VERSION_TABLE)
-    assert await version_rows(engine) == ["0002"]
+    assert await version_rows(engine) == ["0003"]
     assert await schema_diffs(engine) == []
 
 
@@ -120,7 +135,7 @@ async def test_replicas_starting_together_migrate_once(url: str, engine: AsyncEn
     stores = await asyncio.gather(*(MetadataStore.open(url) for _ in range(4)))
     for store in stores:
         await store.close()
-    assert await version_rows(engine) == ["0002"]
+    assert await version_rows(engine) == ["0003"]
     assert await schema_diffs(engine) == []
 
 
@@ -132,7 +147,7 @@ async def test_replica_processes_starting_together_migrate_once(
         for _ in range(3)
     ]
     assert await asyncio.gather(*(p.wait() for p in procs)) == [0, 0, 0]
-    assert await version_rows(engine) == ["0002"]
+    assert await version_rows(engine) == ["0003"]
     assert await schema_diffs(engine) == []
 
 
@@ -143,7 +158,7 @@ async def test_two_histories_share_a_database(engine: AsyncEngine, tmp_path: Pat
     await upgrade(engine, probe, "probe_alembic_version")
     await upgrade(engine, MIGRATIONS, VERSION_TABLE)
     assert await version_rows(engine, "probe_alembic_version") == ["p1"]
-    assert await version_rows(engine) == ["0002"]
+    assert await version_rows(engine) == ["0003"]
     async with engine.connect() as conn:
         names = await conn.run_sync(lambda c: set(sa.inspect(c).get_table_names()))
     assert names == TABLES | {"probe", "probe_alembic_version", VERSION_TABLE}

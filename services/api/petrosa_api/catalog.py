@@ -15,7 +15,7 @@ from petrosa_api.errors import ApiError
 from petrosa_api.times import iso_or_none
 from petrosa_core.errors import ValidationError
 from petrosa_core.market import DatasetInfo, MarketStore
-from petrosa_core.metadata import DatasetRecord, HealthRecord, MetadataStore
+from petrosa_core.metadata import DatasetRecord, HealthRecord, MetadataStore, catalog_facts
 from petrosa_core.models import DatasetId, DatasetKind
 from petrosa_core.times import now_ms
 
@@ -117,8 +117,12 @@ class Catalog:
         return await self.metadata.get_dataset(dataset) is not None
 
     def render(self, entry: Entry) -> dict[str, Any]:
-        """The JSON form of an entry, with freshness as of now."""
+        """The JSON form of an entry, with freshness as of now.
+
+        A dataset stored but never registered is described by its kind's catalog facts.
+        """
         info, record, health = entry.info, entry.record, entry.health
+        facts = record or catalog_facts(entry.dataset)
         last_time = info.last_time if info else None
         return {
             "dataset_id": str(entry.dataset),
@@ -135,5 +139,7 @@ class Catalog:
             "health_freshness": health.freshness if health else None,
             "health_measured_time": health.measured_at if health else None,
             "source": record.source if record else None,
-            "description": record.description if record else None,
+            "description": facts.description,
+            "category": facts.category,
+            "update_frequency": facts.update_frequency,
         }

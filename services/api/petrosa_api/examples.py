@@ -94,6 +94,8 @@ DATASET: dict[str, Any] = {
     "health_measured_time": 1637534112000,
     "source": "binance_ws",
     "description": "XRPUSDT 5m candles",
+    "category": "ohlcv",
+    "update_frequency": "5m",
 }
 DATASETS: dict[str, Any] = {
     "data": [DATASET],

@@ -1,6 +1,6 @@
 """The SQL metadata store (catalog, lineage, findings, health, backfill jobs, schemas)."""
 
-from petrosa_core.metadata._catalog import check_schema
+from petrosa_core.metadata._catalog import CatalogFacts, catalog_facts, check_schema
 from petrosa_core.metadata._records import (
     ACTIVE_STATUSES,
     FINAL_STATUSES,
@@ -23,6 +23,7 @@ __all__ = [
     "MIGRATIONS",
     "VERSION_TABLE",
     "BackfillJob",
+    "CatalogFacts",
     "DatasetRecord",
     "Finding",
     "FindingIn",
@@ -33,5 +34,6 @@ __all__ = [
     "MetadataStore",
     "SchemaRecord",
     "SyncResult",
+    "catalog_facts",
     "check_schema",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 import fastjsonschema
 import sqlalchemy as sa
@@ -53,17 +53,61 @@ def check_schema(document: Any) -> None:
         raise ValidationError("invalid_schema", str(exc)) from exc
 
 
+class CatalogFacts(NamedTuple):
+    """What a catalog entry says of its dataset unless whoever registers it says otherwise."""
+
+    description: str
+    category: str
+    # How often new data is due: an interval (1m, 8h) or ``realtime`` (as the market moves).
+    update_frequency: str
+
+
+# Per kind: the category to browse by, the expected update frequency (candles: their
+# interval) and what the records are. Frequencies are Binance's stream speeds: depth@100ms,
+# markPrice (3 s), the 24h ticker (500 ms); funding settles every 8 h on most symbols.
+_KIND_FACTS: dict[DatasetKind, tuple[str, str, str]] = {
+    DatasetKind.CANDLES: ("ohlcv", "", "candles (OHLCV)"),
+    DatasetKind.TRADES: ("trades", "realtime", "aggregate and raw trades"),
+    DatasetKind.DEPTH: ("order_book", "100ms", "order-book diff updates"),
+    DatasetKind.MARK_PRICES: ("derivatives", "3s", "mark and index prices with the funding rate"),
+    DatasetKind.FUNDING_RATES: ("derivatives", "8h", "realised funding rates"),
+    DatasetKind.TICKERS: ("statistics", "500ms", "24-hour rolling tickers"),
+    DatasetKind.BOOK_TICKERS: ("order_book", "realtime", "best bid and ask"),
+}
+
+
+def catalog_facts(dataset: DatasetId) -> CatalogFacts:
+    """The description, category and expected update frequency a dataset has by default."""
+    category, frequency, what = _KIND_FACTS[dataset.kind]
+    if dataset.interval is not None:
+        frequency, what = dataset.interval, f"{dataset.interval} {what}"
+    return CatalogFacts(f"{dataset.symbol} {what} from Binance USD-M futures", category, frequency)
+
+
+def _checked(field: str, value: str, max_length: int) -> str:
+    check_text(field, value, max_length)
+    return value
+
+
 class CatalogOps(SqlBase):
     async def register_dataset(
-        self, dataset_id: DatasetId, *, source: str, description: str = ""
+        self,
+        dataset_id: DatasetId,
+        *,
+        source: str,
+        description: str = "",
+        category: str = "",
+        update_frequency: str = "",
     ) -> bool:
         """Record a dataset once; True if this call created it (safe under concurrent callers).
 
         The first ``source`` stays; a later non-empty ``description`` replaces the stored one.
+        What is left empty is filled from ``catalog_facts``.
         """
         check_text("source", source, 64)
         if len(description) > 512:
             raise ValidationError("bad_description", "description must be at most 512 characters")
+        defaults = catalog_facts(dataset_id)
         now = self._clock()
         row = {
             "id": str(dataset_id),
@@ -71,7 +115,11 @@ class CatalogOps(SqlBase):
             "symbol": dataset_id.symbol,
             "interval": dataset_id.interval,
             "source": source,
-            "description": description,
+            "description": description or defaults.description,
+            "category": _checked("category", category or defaults.category, 32),
+            "update_frequency": _checked(
+                "update_frequency", update_frequency or defaults.update_frequency, 16
+            ),
             "created_at": now,
             "updated_at": now,
         }

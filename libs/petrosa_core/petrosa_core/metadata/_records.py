@@ -21,6 +21,8 @@ class DatasetRecord(msgspec.Struct, frozen=True):
     interval: str | None
     source: str
     description: str
+    category: str
+    update_frequency: str
     created_at: int
     updated_at: int
 

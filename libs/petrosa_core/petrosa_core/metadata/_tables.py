@@ -48,6 +48,10 @@ datasets = sa.Table(
     sa.Column("interval", sa.String(8), nullable=True),
     sa.Column("source", sa.String(64), nullable=False),
     sa.Column("description", sa.String(512), nullable=False),
+    # A grouping to browse by (ohlcv, trades, order_book, ...) and how often new data is
+    # due (an interval such as 1m or 8h, or realtime); see _catalog.catalog_facts.
+    sa.Column("category", sa.String(32), nullable=False, server_default=""),
+    sa.Column("update_frequency", sa.String(16), nullable=False, server_default=""),
     sa.Column("created_at", EpochMs(), nullable=False),
     sa.Column("updated_at", EpochMs(), nullable=False),
     sa.Index("ix_datasets_kind_symbol", "kind", "symbol"),
