@@ -170,5 +170,5 @@ async def test_a_database_ahead_of_the_scripts_is_refused(url: str, engine: Asyn
         await conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = '9999'"))
     with pytest.raises(StoreError, match="9999"):
         await MetadataStore.open(url)
-    with pytest.raises(StoreError, match="run migrations"):
+    with pytest.raises(StoreError, match="run petrosa migrate"):
         await MetadataStore.open(url, migrate=False)

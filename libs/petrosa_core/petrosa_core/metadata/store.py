@@ -59,4 +59,4 @@ async def _require_head(engine: AsyncEngine) -> None:
     current = await migrations.current_revision(engine, VERSION_TABLE)
     head = migrations.head_revision(MIGRATIONS)
     if current != head:
-        raise StoreError(f"metadata schema is at {current}, expected {head}: run migrations")
+        raise StoreError(f"metadata schema is at {current}, expected {head}: run petrosa migrate")
