@@ -272,7 +272,12 @@ async def test_a_deleted_range_is_found_backfilled_and_reaudited_to_full_health(
         lost_start,
         lost_end - MINUTE_MS,
     )
-    assert opened["details"] == {"missing": LOST, "interval": "1m", "backfill_job_id": job_id}
+    assert opened["details"] == {
+        "missing": LOST,
+        "interval": "1m",
+        "backfill_job_id": job_id,
+        "backfill_job_ids": [job_id],
+    }
     assert [j.id for j in jobs] == [job_id]
     assert (job.status.value, job.dataset_id, job.range_start, job.range_end) == (
         "completed",
