@@ -186,3 +186,16 @@ async def test_a_closed_connection_fails_with_a_bus_error(bus: Bus) -> None:
     ):
         with pytest.raises(BusError):
             await asyncio.wait_for(attempt, 5)
+
+
+def test_the_bus_face_offers_nats_work_and_no_nats_types() -> None:
+    import petrosa_core.bus as face
+
+    assert set(face.__all__) == {
+        "DEFAULT_RECONNECT_WAIT", "BucketStatus", "Bus", "ConsumerState", "Entry", "Handler",
+        "KeyValue", "Message", "PullConsumer", "PulledMessage", "Storage", "StoredMessage",
+        "Subscription", "bind_pull_consumer", "connect", "ensure_kv", "ensure_pull_consumer",
+        "ensure_stream", "login_and_tls", "open_kv",
+    }  # fmt: skip
+    modules = {name: getattr(getattr(face, name), "__module__", "") for name in face.__all__}
+    assert not [name for name, module in modules.items() if module.startswith("nats")]

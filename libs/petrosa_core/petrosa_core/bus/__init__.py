@@ -11,7 +11,6 @@ from petrosa_core.bus._connection import (
     connect,
     login_and_tls,
 )
-from petrosa_core.bus._errors import as_bus_error
 from petrosa_core.bus._jetstream import (
     Storage,
     bind_pull_consumer,
@@ -44,7 +43,6 @@ __all__ = [
     "Storage",
     "StoredMessage",
     "Subscription",
-    "as_bus_error",
     "bind_pull_consumer",
     "connect",
     "ensure_kv",
