@@ -197,6 +197,8 @@ def test_a_job_view_round_trips_and_rebuilds_the_row() -> None:
     assert view.to_job() == msgspec.structs.replace(JOB, progress=33.33)
     failed = msgspec.structs.replace(JOB, status=JobStatus.FAILED)
     assert (view.is_final, JobView.of(failed).is_final) == (False, True)
+    with pytest.raises(ParseError, match="unknown job status 'paused'"):
+        msgspec.structs.replace(view, status="paused").to_job()
 
 
 def test_a_reply_is_flat_on_the_wire_and_names_every_covering_job() -> None:

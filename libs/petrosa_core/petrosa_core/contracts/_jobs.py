@@ -85,7 +85,14 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
         return self.status in _FINAL_NAMES
 
     def to_job(self) -> BackfillJob:
-        """The job row this view was made from (progress rounded to two places)."""
+        """The job row this view was made from (progress rounded to two places).
+
+        ``ParseError("bad_job")`` when the status is none this version knows.
+        """
+        try:
+            status = JobStatus(self.status)
+        except ValueError:
+            raise ParseError("bad_job", f"unknown job status {self.status!r}") from None
         return BackfillJob(
             id=self.job_id,
             dataset_id=self.dataset_id,
@@ -97,7 +104,7 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
             origin=self.origin,
             created_at=self.created_time,
             updated_at=self.updated_time if self.updated_time is not None else self.created_time,
-            status=JobStatus(self.status),
+            status=status,
             cancel_requested=self.cancel_requested,
             records_written=self.records_written,
             pages=self.pages,

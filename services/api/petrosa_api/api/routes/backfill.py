@@ -30,7 +30,8 @@ from petrosa_api.schemas import (
     documented,
     json_request,
 )
-from petrosa_core.contracts import BackfillReply
+from petrosa_core.contracts import BackfillReply, JobView
+from petrosa_core.errors import ParseError
 from petrosa_core.metadata import JobStatus
 from petrosa_core.times import now_ms
 
@@ -73,11 +74,22 @@ def started(reply: BackfillReply) -> dict[str, Any]:
     return {
         "job_id": reply.job_id,
         "status": reply.status,
-        "job": None if reply.job is None else render(reply.job.to_job()),
+        "job": _rendered(reply.job),
         "job_ids": reply.covering_job_ids,
         "created_job_ids": reply.new_job_ids,
         "deduplicated": reply.deduplicated,
     }
+
+
+def _rendered(job: JobView | None) -> dict[str, Any] | None:
+    """The job as ``GET /backfill/jobs/{id}`` shows it; None when the reply lacks it."""
+    if job is None:
+        return None
+    try:
+        return render(job.to_job())
+    except ParseError as exc:  # a newer backfiller's status: the ids still answer the call
+        log.warning("backfill job not shown: %s", exc)
+        return None
 
 
 @router.get(
