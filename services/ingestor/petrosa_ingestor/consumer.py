@@ -17,22 +17,22 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Collection, Iterable
-from typing import Protocol
+from collections.abc import Collection
 
 import msgspec
 
 from petrosa_core.binance import FrameParser, event_type_of
 from petrosa_core.bus import PullConsumer, PulledMessage
-from petrosa_core.contracts import AuditEvent
-from petrosa_core.errors import BusError, ParseError, StoreError, StoreUnavailable
+from petrosa_core.errors import BusError, ParseError, StoreError
 from petrosa_core.market import MarketStore
-from petrosa_core.models import DatasetId, DatasetKind, MarkPrice, Record
+from petrosa_core.models import DatasetKind, MarkPrice, Record
 from petrosa_ingestor import metrics
 from petrosa_ingestor.batch import Batch
+from petrosa_ingestor.catalog import Catalog, Publisher, Registrar, report_break
 from petrosa_ingestor.deadletters import DeadLetters
 from petrosa_ingestor.funding import FundingTracker
-from petrosa_ingestor.sequences import SequenceBreak, SequenceTracker
+from petrosa_ingestor.sequences import SequenceTracker
+from petrosa_ingestor.writer import BatchWriter
 
 log = logging.getLogger("petrosa.ingestor")
 
@@ -42,26 +42,6 @@ IDLE_POLL_SECONDS = 1.0
 # store that stays down for hours costs one write attempt every half minute.
 STORE_RETRY_SECONDS = 0.5
 STORE_RETRY_MAX_SECONDS = 30.0
-
-
-class Catalog(Protocol):
-    """The part of the metadata store the ingestor uses (``MetadataStore`` satisfies it)."""
-
-    async def register_dataset(
-        self, dataset_id: DatasetId, *, source: str, description: str = ""
-    ) -> bool: ...
-
-    async def add_lineage(
-        self, dataset_id: DatasetId | str, *, source: str, process: str
-    ) -> int: ...
-
-
-class Publisher(Protocol):
-    """Plain NATS publish (``Bus`` satisfies it)."""
-
-    async def publish(
-        self, subject: str, payload: bytes = b"", *, headers: dict[str, str] | None = None
-    ) -> None: ...
 
 
 class IngestConfig(msgspec.Struct, frozen=True):
@@ -95,6 +75,8 @@ class Ingestor:
         self.dead_letters = dead_letters
         self.config = config
         self.parser = parser or FrameParser()
+        self.writer = BatchWriter(store)
+        self.registrar = Registrar(catalog, config.subject)
         self.store_available = True
         self._batch = Batch()
         self._flushing: asyncio.Task[None] | None = None
@@ -102,8 +84,6 @@ class Ingestor:
         self._held: list[Batch] = []
         self._sequences = SequenceTracker()
         self._funding = FundingTracker()
-        self._registered: set[DatasetId] = set()
-        self._source = f"nats:{config.subject}"
         metrics.STORE_AVAILABLE.set(1)
 
     async def run(self, stopping: asyncio.Event) -> None:
@@ -149,7 +129,7 @@ class Ingestor:
                 return
             batch = self._held[0]
             try:
-                rejected = await self._write(batch)
+                rejected = await self.writer.write(batch)
             except StoreError as exc:
                 delay = min(delay * 2, STORE_RETRY_MAX_SECONDS)
                 log.warning("market store still cannot write; retrying in %.1f s: %s", delay, exc)
@@ -224,7 +204,7 @@ class Ingestor:
         if isinstance(record, MarkPrice) and (settled := self._funding.observe(record)):
             self._batch.add_record(settled)
         if brk := self._sequences.observe(record):
-            await self._report_break(brk)
+            await report_break(self.publisher, self.config.audit_events_subject, brk)
 
     async def flush(self) -> None:
         """Write what is buffered now and wait until it is acked (or handed back)."""
@@ -238,7 +218,7 @@ class Ingestor:
         one record at a time; its frame is dead-lettered and the rest are acked.
         """
         try:
-            rejected = await self._write(batch)
+            rejected = await self.writer.write(batch)
         except StoreError as exc:
             self._hold_batch(batch, exc)
             return
@@ -251,58 +231,7 @@ class Ingestor:
                 continue
             await self._dead_letter(batch.messages[index][0], "store_rejected", reason)
         await self._ack(batch, skip=rejected.keys())
-        await self._register(batch.groups)
-
-    async def _write(self, batch: Batch) -> dict[int, str]:
-        """Write every group in one store call; on a refusal, find the refused records."""
-        started = time.perf_counter()
-        try:
-            await self.store.write_many(batch.groups)
-        except StoreUnavailable:
-            raise
-        except StoreError:
-            return await self._write_each(batch)
-        metrics.WRITE_SECONDS.observe(time.perf_counter() - started)
-        return {}
-
-    async def _write_each(self, batch: Batch) -> dict[int, str]:
-        """Group by group, then record by record; return the messages whose records failed.
-
-        A store that refuses every record of a batch of several is not looking at bad
-        records: it cannot write, and the batch is held rather than dead-lettered.
-        """
-        rejected: dict[int, str] = {}
-        refused = total = 0
-        for dataset, records, sources in batch.datasets():
-            total += len(records)
-            try:
-                await self.store.write(dataset, records)
-            except StoreUnavailable:
-                raise
-            except StoreError:
-                found, written = await self._isolate(dataset, records, sources)
-                refused += len(records) - written
-                rejected |= found
-        if total > 1 and refused == total:
-            raise StoreUnavailable(f"the store refused all {total} records of a batch")
-        return rejected
-
-    async def _isolate(
-        self, dataset: DatasetId, records: list[Record], sources: list[int]
-    ) -> tuple[dict[int, str], int]:
-        """Write one record at a time; the refused records' sources, and how many were written."""
-        rejected: dict[int, str] = {}
-        written = 0
-        for record, source in zip(records, sources, strict=True):
-            try:
-                await self.store.write(dataset, [record])
-            except StoreUnavailable:
-                raise
-            except StoreError as exc:
-                rejected[source] = str(exc)
-            else:
-                written += 1
-        return rejected, written
+        await self.registrar.register(batch.groups)
 
     async def _ack(self, batch: Batch, skip: Collection[int] = ()) -> None:
         now_mono, now_wall = time.monotonic(), time.time()
@@ -346,16 +275,6 @@ class Ingestor:
                 for record in records:
                     self._batch.add_record(record, source=-1)
 
-    async def _register(self, datasets: Iterable[DatasetId]) -> None:
-        for dataset in [d for d in datasets if d not in self._registered]:
-            try:
-                if await self.catalog.register_dataset(dataset, source=self._source):
-                    await self.catalog.add_lineage(dataset, source=self._source, process="ingestor")
-            except StoreError as exc:
-                log.warning("cannot register dataset %s yet: %s", dataset, exc)
-                return
-            self._registered.add(dataset)
-
     async def _dead_letter(self, msg: PulledMessage, reason: str, detail: str) -> None:
         """Persist the frame with its reason, then terminate it; on failure it is redelivered."""
         metrics.MESSAGES_FAILED.labels("unknown", reason).inc()
@@ -366,14 +285,6 @@ class Ingestor:
             log.warning("dead-letter publish failed; the frame will be redelivered: %s", exc)
             return
         metrics.DEAD_LETTERS.labels(reason).inc()
-
-    async def _report_break(self, brk: SequenceBreak) -> None:
-        metrics.SEQUENCE_BREAKS.labels(brk.check).inc()
-        event = AuditEvent.sequence_break(**msgspec.structs.asdict(brk))
-        try:
-            await self.publisher.publish(self.config.audit_events_subject, event.encode())
-        except BusError as exc:
-            log.warning("cannot publish sequence break: %s", exc)
 
     async def poll_lag(self, stopping: asyncio.Event, every: float = 5.0) -> None:
         """Keep the consumer-lag gauges current."""
