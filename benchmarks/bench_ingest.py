@@ -32,7 +32,7 @@ import nats
 import nats.js.errors
 
 from benchmarks._report import table
-from petrosa_cli.demo import Replay, encode, load_sample
+from petrosa_cli.replay import Replay, encode, load_sample
 from petrosa_core.bus import connect, ensure_pull_consumer, ensure_stream
 from petrosa_ingestor.settings import IngestorSettings
 from tests.harness.servers import MariaDB, NatsServer, free_port
@@ -121,9 +121,7 @@ async def bare_consumer(url: str, durable: str, total: int) -> None:
 async def run_bare(url: str) -> tuple[float, float]:
     durable = f"bare_{uuid.uuid4().hex[:6]}"
     bus = await connect(url, name="bench-setup")
-    await ensure_pull_consumer(
-        bus, STREAM, durable, filter_subject=SUBJECT, max_ack_pending=20_000
-    )
+    await ensure_pull_consumer(bus, STREAM, durable, filter_subject=SUBJECT, max_ack_pending=20_000)
     await bus.close()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,

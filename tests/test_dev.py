@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from petrosa_cli import demo, dev
+from petrosa_cli import replay as demo_replay
 from petrosa_cli.main import COMMANDS, build_parser
 from petrosa_core.binance import parse_frame
 from petrosa_core.errors import ConfigError
@@ -345,23 +346,23 @@ def test_dev_gives_the_api_a_fresh_key_and_runs_the_demo_unless_switched_off(
 def test_demo_sample_ships_inside_the_package_unchanged(shared_data: Path) -> None:
     recorded = [json.loads(line) for line in (shared_data / SAMPLE_NAME).read_text().splitlines()]
 
-    assert demo.load_sample() == recorded
+    assert demo_replay.load_sample() == recorded
 
 
 @pytest.fixture(scope="module")
-def replay() -> demo.Replay:
-    return demo.Replay(demo.load_sample())
+def replay() -> demo_replay.Replay:
+    return demo_replay.Replay(demo_replay.load_sample())
 
 
 def records_of(frames: list[dict[str, Any]]) -> list[Record]:
-    return [parse_frame(demo.encode(frame)) for frame in frames]
+    return [parse_frame(demo_replay.encode(frame)) for frame in frames]
 
 
-def played(replay: demo.Replay, first: int, loops: int) -> list[Record]:
+def played(replay: demo_replay.Replay, first: int, loops: int) -> list[Record]:
     return records_of([f for n in range(first, first + loops) for f in replay.loop(n)])
 
 
-def test_every_demo_loop_is_new_data_with_unique_keys(replay: demo.Replay) -> None:
+def test_every_demo_loop_is_new_data_with_unique_keys(replay: demo_replay.Replay) -> None:
     n = replay.loop_of(NOW_MS)
     records = played(replay, n, 3)
     kinds = Counter(r.dataset.kind.value for r in records)
@@ -402,7 +403,7 @@ def depth_breaks(updates: list[DepthUpdate]) -> list[int]:
     ]
 
 
-def test_demo_ids_run_on_unbroken_across_loops(replay: demo.Replay) -> None:
+def test_demo_ids_run_on_unbroken_across_loops(replay: demo_replay.Replay) -> None:
     records = played(replay, replay.loop_of(NOW_MS), 3)
     breaks = {
         symbol: agg_breaks([r for r in records if isinstance(r, Trade) and r.symbol == symbol])
@@ -414,7 +415,7 @@ def test_demo_ids_run_on_unbroken_across_loops(replay: demo.Replay) -> None:
 
 
 def test_demo_loop_boundary_joins_the_depth_chain_and_the_agg_trade_ids(
-    replay: demo.Replay,
+    replay: demo_replay.Replay,
 ) -> None:
     n = replay.loop_of(NOW_MS)
     this, following = records_of(list(replay.loop(n))), records_of(list(replay.loop(n + 1)))
@@ -439,7 +440,9 @@ def test_demo_loop_boundary_joins_the_depth_chain_and_the_agg_trade_ids(
 
 
 @pytest.mark.parametrize("second", [5, 30, 45, 59])
-def test_the_demo_s_latest_candle_is_the_current_minute(replay: demo.Replay, second: int) -> None:
+def test_the_demo_s_latest_candle_is_the_current_minute(
+    replay: demo_replay.Replay, second: int
+) -> None:
     minute = NOW_MS // MINUTE_MS * MINUTE_MS
     now = minute + second * 1000
     due = [f for f in replay.loop(replay.loop_of(now)) if f["data"]["E"] <= now]
@@ -451,7 +454,7 @@ def test_the_demo_s_latest_candle_is_the_current_minute(replay: demo.Replay, sec
 async def test_demo_feed_replays_funding_history_then_live_loops() -> None:
     published: list[bytes] = []
     stopping = asyncio.Event()
-    replay = demo.Replay(demo.load_sample())
+    replay = demo_replay.Replay(demo_replay.load_sample())
     wall = time.time()
 
     def clock() -> float:

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import pytest
 from nats.aio.msg import Msg
 
-from petrosa_cli.demo import Replay
+from petrosa_cli.replay import Replay
 from petrosa_core.bus import Bus, connect
 from petrosa_core.market import MarketStore, open_market_store
 from petrosa_core.metadata import FINAL_STATUSES, FindingStatus, HealthRecord, MetadataStore
