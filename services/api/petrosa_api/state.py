@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from petrosa_api.auth import Keyring
 from petrosa_api.cache import TtlCache
-from petrosa_api.catalog import Catalog
+from petrosa_api.dataset_catalog import Catalog
 from petrosa_api.ratelimit import RateLimiter
 from petrosa_api.settings import ApiSettings
 from petrosa_core.bus import Bus

@@ -24,7 +24,7 @@ from petrosa_api.bodies import (
     read_body,
     validated,
 )
-from petrosa_api.catalog import Catalog
+from petrosa_api.dataset_catalog import Catalog
 from petrosa_api.errors import ApiError
 from petrosa_api.ratelimit import retry_after_header
 from petrosa_api.state import ApiState

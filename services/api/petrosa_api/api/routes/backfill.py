@@ -18,10 +18,10 @@ from petrosa_api.api.deps import (
     read_access,
     write_access,
 )
-from petrosa_api.backfill import request_backfill
+from petrosa_api.backfill_requests import request_backfill
 from petrosa_api.errors import ApiError
 from petrosa_api.formats import json_response
-from petrosa_api.health import render
+from petrosa_api.health_figures import render
 from petrosa_api.schemas import (
     BackfillRequest,
     Item,

@@ -10,10 +10,10 @@ from starlette.responses import Response
 
 from petrosa_api import examples
 from petrosa_api.api.deps import CatalogDep, MetadataDep, read_access
-from petrosa_api.catalog import parse_dataset_id
+from petrosa_api.dataset_catalog import parse_dataset_id
 from petrosa_api.errors import ApiError
 from petrosa_api.formats import json_response
-from petrosa_api.health import render
+from petrosa_api.health_figures import render
 from petrosa_api.rows import SHAPES, type_name
 from petrosa_api.schemas import Interval, Item, Listing, SymbolFilter, documented
 from petrosa_core.models import RECORD_TYPES, DatasetKind

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from petrosa_api import examples
 from petrosa_api.api.deps import get_catalog, get_market, read_access, state_of
 from petrosa_api.cache import TtlCache
-from petrosa_api.catalog import Catalog
+from petrosa_api.dataset_catalog import Catalog
 from petrosa_api.errors import ApiError
 from petrosa_api.formats import (
     CSV_MEDIA_TYPE,

@@ -19,7 +19,7 @@ from petrosa_api.api.deps import (
 )
 from petrosa_api.errors import ApiError
 from petrosa_api.formats import json_response
-from petrosa_api.health import connection_stats, dataset_health, summarise
+from petrosa_api.health_figures import connection_stats, dataset_health, summarise
 from petrosa_api.schemas import Interval, Liveness, Pair, Readiness, documented
 from petrosa_api.times import iso_or_none
 from petrosa_core.errors import StoreError

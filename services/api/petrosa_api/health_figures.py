@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from petrosa_api.catalog import Entry
+from petrosa_api.dataset_catalog import Entry
 from petrosa_api.times import iso_or_none
 from petrosa_core.bus import Bus
 from petrosa_core.health import band
