@@ -12,24 +12,22 @@ ROOT = Path(__file__).resolve().parents[1]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
-def private_module_contract() -> dict[str, Any]:
+def project_contracts() -> list[dict[str, Any]]:
+    """The import-linter contracts of the project's ``pyproject.toml``."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
-    (contract,) = [c for c in config["contracts"] if c["type"] == "private_modules"]
-    return dict(contract)
+    return list(config["contracts"])
 
 
-def lint(tmp_path: Path, service_code: str) -> subprocess.CompletedProcess[str]:
-    """The project's private-module contract over the real core and a made-up service."""
+def lint_made_up_service(
+    tmp_path: Path, service_code: str, config: str
+) -> subprocess.CompletedProcess[str]:
+    """``lint-imports`` with ``config`` (after the root packages) over the real core and a
+    made-up service whose ``__init__`` is ``service_code``."""
     service = tmp_path / "made_up_service"
     service.mkdir()
     (service / "__init__.py").write_text(service_code)
-    contract = private_module_contract()
-    packages = ", ".join(f'"{p}"' for p in contract["packages_with_private_modules"])
     (tmp_path / "contracts.toml").write_text(
-        '[tool.importlinter]\nroot_packages = ["petrosa_core", "made_up_service"]\n\n'
-        "[[tool.importlinter.contracts]]\n"
-        f'name = "{contract["name"]}"\ntype = "private_modules"\n'
-        f"packages_with_private_modules = [{packages}]\n"
+        '[tool.importlinter]\nroot_packages = ["petrosa_core", "made_up_service"]\n' + config
     )
     return subprocess.run(
         [str(LINT_IMPORTS), "--config", str(tmp_path / "contracts.toml"), "--no-cache"],
@@ -38,6 +36,24 @@ def lint(tmp_path: Path, service_code: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=120,
+    )
+
+
+def private_module_contract() -> dict[str, Any]:
+    (contract,) = [c for c in project_contracts() if c["type"] == "private_modules"]
+    return dict(contract)
+
+
+def lint(tmp_path: Path, service_code: str) -> subprocess.CompletedProcess[str]:
+    """The project's private-module contract over the real core and a made-up service."""
+    contract = private_module_contract()
+    packages = ", ".join(f'"{p}"' for p in contract["packages_with_private_modules"])
+    return lint_made_up_service(
+        tmp_path,
+        service_code,
+        "\n[[tool.importlinter.contracts]]\n"
+        f'name = "{contract["name"]}"\ntype = "private_modules"\n'
+        f"packages_with_private_modules = [{packages}]\n",
     )
 
 
@@ -57,10 +73,9 @@ def test_a_service_using_the_public_faces_keeps_it(tmp_path: Path) -> None:
 
 
 def nats_contract() -> dict[str, Any]:
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
     (contract,) = [
         c
-        for c in config["contracts"]
+        for c in project_contracts()
         if c["type"] == "forbidden"
         and c["forbidden_modules"] == ["nats"]
         and "petrosa_core" not in c["source_modules"]
@@ -70,25 +85,15 @@ def nats_contract() -> dict[str, Any]:
 
 def lint_nats(tmp_path: Path, service_code: str) -> subprocess.CompletedProcess[str]:
     """The project's nats-py contract over a made-up service beside the real core."""
-    service = tmp_path / "made_up_service"
-    service.mkdir()
-    (service / "__init__.py").write_text(service_code)
     contract = nats_contract()
-    (tmp_path / "contracts.toml").write_text(
-        '[tool.importlinter]\nroot_packages = ["petrosa_core", "made_up_service"]\n'
+    return lint_made_up_service(
+        tmp_path,
+        service_code,
         "include_external_packages = true\n\n"
         "[[tool.importlinter.contracts]]\n"
         f'name = "{contract["name"]}"\ntype = "forbidden"\n'
         'source_modules = ["made_up_service"]\nforbidden_modules = ["nats"]\n'
-        f"allow_indirect_imports = {str(contract['allow_indirect_imports']).lower()}\n"
-    )
-    return subprocess.run(
-        [str(LINT_IMPORTS), "--config", str(tmp_path / "contracts.toml"), "--no-cache"],
-        cwd=tmp_path,
-        env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=120,
+        f"allow_indirect_imports = {str(contract['allow_indirect_imports']).lower()}\n",
     )
 
 

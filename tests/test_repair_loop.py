@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -82,12 +82,6 @@ class Service:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(STOP_TIMEOUT)
-
-
-@pytest.fixture
-def fake(shared_data: Path) -> Iterator[FakeBinance]:
-    with FakeBinance(data_dir=shared_data) as exchange:
-        yield exchange
 
 
 @pytest.fixture

@@ -4,42 +4,22 @@ backfiller replied, every job included, and passes an outage on as an outage."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from petrosa_core.metadata import MetadataStore
 from petrosa_core.models import DatasetId
 from tests.api.conftest import WRITER, Api, Launch
 from tests.backfiller.test_jobs_support import DAY_MS, HOUR_MS, Backfill
 from tests.fakes.binance_data import listing_time
-from tests.fakes.binance_exchange import FakeBinance
-from tests.harness.servers import NatsServer
 
 SYMBOL = "CONTRACTUSDT"
 START = listing_time(SYMBOL) + DAY_MS
 
 
-@pytest.fixture
-def fake(shared_data: Path) -> Iterator[FakeBinance]:
-    with FakeBinance(data_dir=shared_data) as exchange:
-        yield exchange
-
-
-@pytest.fixture
-def backfill(
-    nats_server: NatsServer, fake: FakeBinance, sqlite_url: str, tmp_path: Path
-) -> Backfill:
-    """A backfiller with stores of its own: the API never reads its jobs from there."""
-    return Backfill(
-        nats_server.url, sqlite_url, f"sqlite+aiosqlite:///{tmp_path / 'meta.db'}", fake.url
-    )
-
-
 async def api_for(launch: Launch, backfill: Backfill) -> Api:
+    """An API sending to ``backfill``, whose stores are its own: the API never reads jobs there."""
     return await launch(
         API_KEYS=f"{WRITER}:read+write", BACKFILL_REQUEST_SUBJECT=backfill.subjects["request"]
     )

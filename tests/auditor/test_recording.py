@@ -4,36 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from petrosa_auditor.context import Scope
 from petrosa_auditor.findings import FRESHNESS, GAPS
 from petrosa_auditor.recorder import Recorder, Run
-from petrosa_core.bus import Bus, connect
+from petrosa_core.bus import Bus
 from petrosa_core.contracts import AuditEvent
 from petrosa_core.metadata import FindingStatus, MetadataStore
 from tests.auditor._support import MIN, auditor, candles_id, csv_candles, opened, unique, write
-from tests.harness.servers import NatsServer
 
 STEP = 5 * MIN
 DATASET = candles_id("XRPUSDT", "5m")
-
-
-@pytest.fixture
-async def metadata(tmp_path: Path) -> AsyncIterator[MetadataStore]:
-    store = await MetadataStore.open(f"sqlite+aiosqlite:///{tmp_path / 'metadata.db'}")
-    yield store
-    await store.close()
-
-
-@pytest.fixture
-async def bus(nats_server: NatsServer) -> AsyncIterator[Bus]:
-    connected = await connect(nats_server.url, name="auditor-test")
-    yield connected
-    await connected.close()
 
 
 async def test_a_gap_opens_a_finding_that_resolves_once_filled_and_both_are_told(

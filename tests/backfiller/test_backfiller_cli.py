@@ -16,7 +16,6 @@ from petrosa_core.models import DatasetId
 from tests.backfiller.test_jobs_support import DAY_MS, HOUR_MS, Backfill
 from tests.fakes.binance_data import listing_time, recorded_candles
 from tests.fakes.binance_exchange import FakeBinance
-from tests.harness.servers import NatsServer
 
 XRP_5M = "xrpusdt_perp_5m_klines.csv"
 
@@ -28,20 +27,11 @@ def fake(shared_data: Path) -> Iterator[FakeBinance]:
 
 
 @pytest.fixture
-def backfill(
-    nats_server: NatsServer,
-    fake: FakeBinance,
-    sqlite_url: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Backfill:
-    """A backfiller configuration; the CLI reads the same settings from the environment."""
-    config = Backfill(
-        nats_server.url, sqlite_url, f"sqlite+aiosqlite:///{tmp_path / 'meta.db'}", fake.url
-    )
-    for name, value in config.env().items():
+def backfill(backfill: Backfill, monkeypatch: pytest.MonkeyPatch) -> Backfill:
+    """The shared backfiller configuration; the CLI reads the same settings from the environment."""
+    for name, value in backfill.env().items():
         monkeypatch.setenv(name, value)
-    return config
+    return backfill
 
 
 async def petrosa_backfill(*argv: str) -> int:

@@ -19,7 +19,9 @@ from petrosa_core.metadata import JobStatus, MetadataStore
 from tests.backfiller.test_jobs_support import (
     DAY_MS,
     MINUTE_MS,
+    PAGE_MS,
     Backfill,
+    candles_request,
     generated_candles,
     slow_pages,
     starts,
@@ -30,9 +32,8 @@ from tests.backfiller.test_jobs_support import (
 )
 from tests.fakes.binance_data import listing_time
 from tests.fakes.binance_exchange import FakeBinance
-from tests.harness.servers import NatsServer, free_port
+from tests.harness.servers import free_port
 
-PAGE_MS = 1000 * MINUTE_MS
 # Short enough that a killed worker's job is taken over within a test's patience.
 PROCESS_ENV = {"BACKFILL_JOB_LEASE_SECONDS": "2", "BACKFILL_POLL_INTERVAL": "0.2"}
 
@@ -41,15 +42,6 @@ PROCESS_ENV = {"BACKFILL_JOB_LEASE_SECONDS": "2", "BACKFILL_POLL_INTERVAL": "0.2
 def fake(shared_data: Path) -> Iterator[FakeBinance]:
     with FakeBinance(data_dir=shared_data, slow_delay=0.25) as exchange:
         yield exchange
-
-
-@pytest.fixture
-def backfill(
-    nats_server: NatsServer, fake: FakeBinance, sqlite_url: str, tmp_path: Path
-) -> Backfill:
-    return Backfill(
-        nats_server.url, sqlite_url, f"sqlite+aiosqlite:///{tmp_path / 'meta.db'}", fake.url
-    )
 
 
 @pytest.fixture
@@ -99,17 +91,7 @@ async def test_sigkill_mid_job_then_restart_resumes_from_the_checkpoint(
     market = await open_market_store(sqlite_url)
     try:
         first, _ = await start_process(backfill, tmp_path, processes)
-        reply = await backfill.ask(
-            bus,
-            "request",
-            {
-                "symbol": symbol,
-                "data_type": "candles",
-                "interval": "1m",
-                "start": start,
-                "end": start + pages * PAGE_MS,
-            },
-        )
+        reply = await backfill.ask(bus, "request", candles_request(symbol, start, pages))
 
         async def four_pages_done() -> bool:
             job = await metadata.get_job(reply["job_id"])
@@ -216,17 +198,7 @@ async def test_a_4000_character_symbol_is_refused_and_the_process_stays_connecte
             probes = [
                 (await client.get(f"/health/{p}")).status_code for p in ("liveness", "readiness")
             ]
-        reply = await backfill.ask(
-            bus,
-            "request",
-            {
-                "symbol": symbol,
-                "data_type": "candles",
-                "interval": "1m",
-                "start": start,
-                "end": start + PAGE_MS,
-            },
-        )
+        reply = await backfill.ask(bus, "request", candles_request(symbol, start, 1))
         done = await wait_for_job(metadata, reply["job_id"])
     finally:
         await metadata.close()

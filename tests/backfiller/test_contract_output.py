@@ -3,11 +3,6 @@ requests, status and cancels, refusals, and the events of a job from start to en
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 from petrosa_core.bus import Message
 from petrosa_core.contracts import (
     BackfillEvent,
@@ -21,25 +16,8 @@ from petrosa_core.contracts import (
 )
 from petrosa_core.metadata import MetadataStore
 from tests.backfiller.test_jobs_support import HOUR_MS, Backfill, wait_for_job
-from tests.fakes.binance_exchange import FakeBinance
-from tests.harness.servers import NatsServer
 
 WAIT = 20.0
-
-
-@pytest.fixture
-def fake(shared_data: Path) -> Iterator[FakeBinance]:
-    with FakeBinance(data_dir=shared_data) as exchange:
-        yield exchange
-
-
-@pytest.fixture
-def backfill(
-    nats_server: NatsServer, fake: FakeBinance, sqlite_url: str, tmp_path: Path
-) -> Backfill:
-    return Backfill(
-        nats_server.url, sqlite_url, f"sqlite+aiosqlite:///{tmp_path / 'meta.db'}", fake.url
-    )
 
 
 async def test_replies_and_events_decode_as_the_contract_types(backfill: Backfill) -> None:

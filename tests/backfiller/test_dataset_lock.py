@@ -5,26 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 
 from petrosa_backfiller.locks import DatasetLock
-from petrosa_core.bus import Bus, connect, ensure_kv
+from petrosa_core.bus import Bus, ensure_kv
 from petrosa_core.errors import BusError
 from petrosa_core.models import DatasetId, DatasetKind
-from tests.harness.servers import NatsServer
 
 # Built without ``DatasetId.of``: the lock must not rely on every caller having checked.
 HUGE = DatasetId(DatasetKind.CANDLES, "A" * 4000, "1m")
 HUGE_TOO = DatasetId(DatasetKind.CANDLES, "A" * 3999 + "B", "1m")
-
-
-@pytest.fixture
-async def bus(nats_server: NatsServer) -> AsyncIterator[Bus]:
-    connection = await connect(nats_server.url, name="lock-test", initial_timeout=10)
-    yield connection
-    await connection.close()
 
 
 async def test_a_huge_dataset_id_is_locked_without_losing_the_connection(bus: Bus) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,23 +16,6 @@ from petrosa_backfiller.intake import answer
 from petrosa_core.contracts import ErrorReply, JobView
 from petrosa_core.metadata import MetadataStore
 from tests.backfiller.test_jobs_support import HOUR_MS, Backfill
-from tests.fakes.binance_exchange import FakeBinance
-from tests.harness.servers import NatsServer
-
-
-@pytest.fixture
-def fake(shared_data: Path) -> Iterator[FakeBinance]:
-    with FakeBinance(data_dir=shared_data) as exchange:
-        yield exchange
-
-
-@pytest.fixture
-def backfill(
-    nats_server: NatsServer, fake: FakeBinance, sqlite_url: str, tmp_path: Path
-) -> Backfill:
-    return Backfill(
-        nats_server.url, sqlite_url, f"sqlite+aiosqlite:///{tmp_path / 'meta.db'}", fake.url
-    )
 
 
 def funding(**fields: Any) -> dict[str, Any]:

@@ -17,7 +17,9 @@ from tests.backfiller.test_jobs_support import (
     HOUR_MS,
     KLINES,
     MINUTE_MS,
+    PAGE_MS,
     Backfill,
+    candles_request,
     generated_candles,
     generated_trades,
     recorded_funding,
@@ -208,7 +210,6 @@ async def test_a_large_job_under_a_compressed_budget_draws_no_429(
 ) -> None:
     symbol, pages = "BUDGETUSDT", 80  # 400 weight: three windows of a 200-weight budget
     start = listing_time(symbol) + DAY_MS
-    end = start + pages * 1000 * MINUTE_MS
     with FakeBinance(data_dir=shared_data, weight_limit=200, window=2.0) as fake:
         backfill = Backfill(nats_server.url, sqlite_url, meta_url(tmp_path), fake.url)
         bus = await backfill.bus()
@@ -216,17 +217,7 @@ async def test_a_large_job_under_a_compressed_budget_draws_no_429(
         metadata = await MetadataStore.open(backfill.metadata_url)
         try:
             async with backfill.running(binance_weight_limit=200, binance_weight_window=2.0):
-                reply = await backfill.ask(
-                    bus,
-                    "request",
-                    {
-                        "symbol": symbol,
-                        "data_type": "candles",
-                        "interval": "1m",
-                        "start": start,
-                        "end": end,
-                    },
-                )
+                reply = await backfill.ask(bus, "request", candles_request(symbol, start, pages))
                 job = await wait_for_job(metadata, reply["job_id"], timeout=120)
             count = await market.count(DatasetId.parse(f"candles:{symbol}:1m"))
             sample = (await stored(market, f"candles:{symbol}:1m"))[::997]
@@ -256,7 +247,6 @@ async def test_server_errors_and_timeouts_still_give_exact_data(
 ) -> None:
     symbol = "FLAKYJOBUSDT"
     start = listing_time(symbol) + DAY_MS
-    end = start + 8000 * MINUTE_MS
     with FakeBinance(
         data_dir=shared_data, error_rate=0.3, timeout_rate=0.1, timeout_delay=1.0, seed=11
     ) as fake:
@@ -272,17 +262,7 @@ async def test_server_errors_and_timeouts_still_give_exact_data(
                 binance_retry_backoff=0.01,
                 binance_retry_max_backoff=0.1,
             ):
-                reply = await backfill.ask(
-                    bus,
-                    "request",
-                    {
-                        "symbol": symbol,
-                        "data_type": "candles",
-                        "interval": "1m",
-                        "start": start,
-                        "end": end,
-                    },
-                )
+                reply = await backfill.ask(bus, "request", candles_request(symbol, start, 8))
                 job = await wait_for_job(metadata, reply["job_id"], timeout=120)
             candles = await stored(market, f"candles:{symbol}:1m")
         finally:
@@ -295,7 +275,7 @@ async def test_server_errors_and_timeouts_still_give_exact_data(
     assert candles == generated_candles(symbol, start, 8000)
     assert {"503", "502", "timeout"} <= {f.fault for f in stats.fetches}
     served = [f.start_time for f in stats.served(KLINES)]
-    assert served == [start + i * 1000 * MINUTE_MS for i in range(8)]
+    assert served == [start + i * PAGE_MS for i in range(8)]
 
 
 async def test_an_unknown_symbol_fails_the_job_with_binances_code(

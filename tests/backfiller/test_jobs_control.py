@@ -18,7 +18,9 @@ from tests.backfiller.test_jobs_support import (
     HOUR_MS,
     KLINES,
     MINUTE_MS,
+    PAGE_MS,
     Backfill,
+    candles_request,
     delivered,
     generated_candles,
     generated_trades,
@@ -31,9 +33,7 @@ from tests.backfiller.test_jobs_support import (
 )
 from tests.fakes.binance_data import listing_time
 from tests.fakes.binance_exchange import FakeBinance
-from tests.harness.servers import NatsServer
 
-PAGE_MS = 1000 * MINUTE_MS
 SLOW = 0.2
 
 
@@ -41,25 +41,6 @@ SLOW = 0.2
 def fake(shared_data: Path) -> Iterator[FakeBinance]:
     with FakeBinance(data_dir=shared_data, slow_delay=SLOW) as exchange:
         yield exchange
-
-
-@pytest.fixture
-def backfill(
-    nats_server: NatsServer, fake: FakeBinance, sqlite_url: str, tmp_path: Path
-) -> Backfill:
-    return Backfill(
-        nats_server.url, sqlite_url, f"sqlite+aiosqlite:///{tmp_path / 'meta.db'}", fake.url
-    )
-
-
-def candles_request(symbol: str, start: int, pages: int, interval: str = "1m") -> dict[str, Any]:
-    return {
-        "symbol": symbol,
-        "data_type": "candles",
-        "interval": interval,
-        "start": start,
-        "end": start + pages * PAGE_MS,
-    }
 
 
 def start_of(symbol: str) -> int:

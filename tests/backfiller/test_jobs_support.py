@@ -43,6 +43,7 @@ AGG_TRADES = "/fapi/v1/aggTrades"
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
 DAY_MS = 24 * HOUR_MS
+PAGE_MS = 1000 * MINUTE_MS  # one page of 1m klines: the backfiller asks for 1000 at a time
 FINAL = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
@@ -79,6 +80,17 @@ def generated_trades(symbol: str, first_id: int, last_id: int) -> list[Trade]:
             )
         )
     return out
+
+
+def candles_request(symbol: str, start: int, pages: int, interval: str = "1m") -> dict[str, Any]:
+    """A candles request from ``start`` spanning ``pages`` pages of 1m klines, any interval."""
+    return {
+        "symbol": symbol,
+        "data_type": "candles",
+        "interval": interval,
+        "start": start,
+        "end": start + pages * PAGE_MS,
+    }
 
 
 def delivered(stats: ExchangeStats, path: str) -> list[Fetch]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,13 +49,6 @@ async def until(condition: Callable[[], bool], within: float = 10.0) -> None:
 
 def unique(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-async def bus(nats_server: NatsServer) -> AsyncIterator[Bus]:
-    connection = await connect(nats_server.url, name="test-bus", initial_timeout=10)
-    yield connection
-    await connection.close()
 
 
 async def test_connect_reports_connected_then_closed(nats_server: NatsServer) -> None:

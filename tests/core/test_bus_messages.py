@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -15,25 +14,16 @@ from petrosa_core.bus import (
     Message,
     PulledMessage,
     bind_pull_consumer,
-    connect,
     ensure_kv,
     ensure_pull_consumer,
     ensure_stream,
     open_kv,
 )
 from petrosa_core.errors import BusError, BusTimeout, KeyConflict, NoResponders
-from tests.harness.servers import NatsServer
 
 
 def unique(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-async def bus(nats_server: NatsServer) -> AsyncIterator[Bus]:
-    connection = await connect(nats_server.url, name="test-bus-messages", initial_timeout=10)
-    yield connection
-    await connection.close()
 
 
 async def test_a_request_is_answered_by_one_member_of_a_queue_group(bus: Bus) -> None:

@@ -57,13 +57,6 @@ class Running:
 
 
 @pytest.fixture
-async def bus(nats_server: NatsServer) -> AsyncIterator[Bus]:
-    connection = await connect(nats_server.url, name="leader-tests", initial_timeout=10)
-    yield connection
-    await connection.close()
-
-
-@pytest.fixture
 async def private_nats(tmp_path: Path) -> AsyncIterator[NatsServer]:
     server = NatsServer(tmp_path)
     server.start()

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from petrosa_core.market import open_market_store
 from petrosa_ingestor.deadletters import DeadLetter, DeadLetters
 from tests.harness.servers import NatsServer
@@ -22,6 +24,11 @@ from tests.ingestor._support import (
 from tests.ingestor.test_processes import Proc, meta_url, procs  # noqa: F401 - fixture
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
+
+
+@pytest.fixture
+def ingest(nats_server: NatsServer, sqlite_url: str, tmp_path: Path) -> Ingest:
+    return Ingest(nats_server.url, sqlite_url, meta_url(tmp_path))
 
 
 def _agg(**changes: object) -> bytes:
@@ -63,12 +70,10 @@ HOSTILE: dict[bytes, str] = {
 
 
 async def test_hostile_frames_are_dead_lettered_with_reasons_and_the_ingestor_never_restarts(
-    nats_server: NatsServer,
+    ingest: Ingest,
     sqlite_url: str,
-    tmp_path: Path,
     procs: list[Proc],  # noqa: F811 - the fixture
 ) -> None:
-    ingest = Ingest(nats_server.url, sqlite_url, meta_url(tmp_path))
     good = agg_trade_frames(4_000, SYMBOLS)
     hostile = list(HOSTILE)
     mixed = []
@@ -112,9 +117,8 @@ async def _dead_letters(ingest: Ingest) -> list[DeadLetter]:
 
 
 async def test_a_frame_delivered_more_than_max_deliver_times_is_dead_lettered_unparsed(
-    nats_server: NatsServer, sqlite_url: str, tmp_path: Path
+    ingest: Ingest, sqlite_url: str
 ) -> None:
-    ingest = Ingest(nats_server.url, sqlite_url, meta_url(tmp_path))
     frame = agg_trade_frames(1)[0]
     bus = await ingest.bus()
     try:
@@ -141,9 +145,8 @@ async def test_a_frame_delivered_more_than_max_deliver_times_is_dead_lettered_un
 
 
 async def test_dead_letters_are_listed_and_replayed_by_the_cli_once_the_cause_is_fixed(
-    nats_server: NatsServer, sqlite_url: str, tmp_path: Path
+    ingest: Ingest, sqlite_url: str
 ) -> None:
-    ingest = Ingest(nats_server.url, sqlite_url, meta_url(tmp_path))
     padded = _agg(a=7, pad="x" * 2000)  # a good trade, too large for the first limit
     bad = _agg(a=8, s="btcusdt")
     bus = await ingest.bus()
