@@ -594,7 +594,7 @@ async def test_other_failures_are_store_errors(store: MetadataStore) -> None:
 
 
 async def test_opening_an_unmigrated_database_without_migrating_fails(url: str) -> None:
-    with pytest.raises(StoreError, match="run migrations"):
+    with pytest.raises(StoreError, match="run petrosa migrate"):
         await MetadataStore.open(url, migrate=False)
 
 
