@@ -45,3 +45,11 @@ async def test_both_stores_report_their_pool_without_a_round_trip(sqlite_url: st
         await metadata.close()
     assert [f["backend"] for f in figures] == ["sqlite", "sqlite"]
     assert [f["checkedout"] for f in figures] == [0, 0]
+
+
+def test_the_changed_rows_flag_is_asyncmy_s_own() -> None:
+    from asyncmy.constants import CLIENT
+
+    from petrosa_core import _sql
+
+    assert _sql._CLIENT_FOUND_ROWS == CLIENT.FOUND_ROWS

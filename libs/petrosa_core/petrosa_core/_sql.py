@@ -12,11 +12,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from alembic.util import CommandError
-from asyncmy.constants import CLIENT
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from petrosa_core.errors import ConfigError, RecordRejected, StoreError, StoreUnavailable
+
+# asyncmy.constants.CLIENT.FOUND_ROWS; not imported, so SQLite-only processes skip asyncmy.
+_CLIENT_FOUND_ROWS = 2
 
 # Seconds a SQLite writer waits for another process's write lock before giving up; the
 # services of one machine share the files, so several processes write at once.
@@ -55,7 +57,7 @@ def create_engine(url: str, setting: str, *, changed_rows: bool = False) -> Asyn
 def _count_changed_rows(_dialect: Any, _record: Any, _args: Any, kwargs: dict[str, Any]) -> None:
     # SQLAlchemy asks for FOUND_ROWS (matched rows); without it, a duplicate that a no-op
     # upsert leaves alone counts 0, so rowcount equals the rows inserted.
-    kwargs["client_flag"] = kwargs.get("client_flag", 0) & ~CLIENT.FOUND_ROWS
+    kwargs["client_flag"] = kwargs.get("client_flag", 0) & ~_CLIENT_FOUND_ROWS
 
 
 def _sqlite_engine(url: sa.URL) -> AsyncEngine:

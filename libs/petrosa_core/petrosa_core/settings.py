@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Literal, TypeVar
 from urllib.parse import quote, urlsplit
 
-import nkeys
 import pydantic
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -78,6 +77,8 @@ class NatsSettings(BaseSettings):
     def _holds_a_seed(cls, value: Path | None) -> Path | None:
         if value is None:
             return value
+        import nkeys  # only when a seed is configured: it loads libsodium and OpenSSL
+
         seed = bytearray(_read(value).strip())
         try:
             nkeys.from_seed(seed).wipe()

@@ -9,13 +9,15 @@ break also keeps the fields it was first published with (``dataset``, ``symbol``
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
 from petrosa_core.errors import ParseError
-from petrosa_core.metadata import Finding
+
+if TYPE_CHECKING:  # the metadata store pulls in SQLAlchemy; a type needs none of it
+    from petrosa_core.metadata import Finding
 
 # The ingestor sees part of the stream per replica: a break there is a hint to check.
 SEQUENCE_BREAK_SEVERITY = "warning"
