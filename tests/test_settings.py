@@ -414,3 +414,21 @@ def test_a_service_refuses_a_contradictory_nats_login_at_start_up_with_one_line(
     assert done.stderr.count("\n") == 1
     assert "NATS takes one login, not NATS_USER/NATS_PASSWORD and NATS_TOKEN" in done.stderr
     assert SECRET not in done.stderr
+
+
+def test_a_service_configured_with_its_own_variables_loads_no_other_service() -> None:
+    # The other services' settings (and the auditor's polars) are loaded only to judge a
+    # variable the running service does not read; each costs every process memory.
+    probe = (
+        "import sys\n"
+        "from petrosa_core.preflight import stray_variables\n"
+        "from petrosa_ingestor.settings import IngestorSettings\n"
+        "env = {'NATS_URL': 'nats://x', 'INGEST_BATCH_SIZE': '5', 'MONGODB_HOST': 'm'}\n"
+        "assert stray_variables(env, own=IngestorSettings.model_fields) == []\n"
+        "loaded = [m for m in ('petrosa_auditor', 'petrosa_api', 'polars') if m in sys.modules]\n"
+        "print(','.join(loaded))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == ""

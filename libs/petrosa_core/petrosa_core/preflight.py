@@ -156,15 +156,30 @@ def known_variables() -> frozenset[str]:
     return frozenset(names | LEGACY_VARIABLES.keys()) if names else frozenset()
 
 
-def stray_variables(environ: Mapping[str, str], known: Iterable[str] | None = None) -> list[str]:
-    """Variables with a suite prefix that no service reads, each with the closest name."""
+def stray_variables(
+    environ: Mapping[str, str], known: Iterable[str] | None = None, own: Iterable[str] = ()
+) -> list[str]:
+    """Variables with a suite prefix that no service reads, each with the closest name.
+
+    ``own`` (the running service's settings) is checked first: the other services' settings
+    are loaded only for a name it does not read, so a service that is configured only with
+    its own variables never imports the others' packages (the auditor's pulls in polars).
+    """
+    own_names = {name.upper() for name in own} | LEGACY_VARIABLES.keys()
+    suspects = [
+        name
+        for name in sorted(environ)
+        if name.upper().startswith(SUITE_PREFIXES) and name.upper() not in own_names
+    ]
+    if not suspects:
+        return []
     names = frozenset(known) if known is not None else known_variables()
     if not names:
         return []  # without the list of settings every variable would look stray
     found = []
-    for name in sorted(environ):
+    for name in suspects:
         upper = name.upper()
-        if upper.startswith(SUITE_PREFIXES) and upper not in names:
+        if upper not in names:
             close = difflib.get_close_matches(upper, sorted(names), n=1)
             found.append(f"{name} (did you mean {close[0]}?)" if close else name)
     return found

@@ -281,7 +281,7 @@ def run_service(
         sys.stderr.write(f"{settings_cls.__name__}: {exc}\n")
         sys.exit(EXIT_CONFIG)
     configure_logging(settings.service_name, settings.log_level)
-    if stray := stray_variables(os.environ):
+    if stray := stray_variables(os.environ, own=settings_cls.model_fields):
         log.warning("not a setting of any Petrosa service, ignored: %s", ", ".join(stray))
     runtime = Runtime(settings.service_name, shutdown_timeout=settings.shutdown_timeout)
     if switch := settings.switched_off_by():
