@@ -31,6 +31,7 @@ import httpx
 import nats
 import nats.js.errors
 
+from benchmarks._bare_consumer import peak_rss_mib
 from benchmarks._report import table
 from petrosa_cli.replay import Replay, encode, load_sample
 from petrosa_core.bus import connect, ensure_pull_consumer, ensure_stream
@@ -93,31 +94,6 @@ async def drain_seconds(url: str, durable: str, total: int) -> float:
         await bus.close()
 
 
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-async def bare_consumer(url: str, durable: str, total: int) -> None:
-    """The ceiling: fetch as the ingestor does and ack each frame, nothing else."""
-    nc = await nats.connect(url)
-    sub = await nc.jetstream().pull_subscribe_bind(durable=durable, stream=STREAM)
-    done = 0
-    while done < total:
-        try:
-            msgs = await sub.fetch(FETCH_BATCH, timeout=1.0)
-        except nats.errors.TimeoutError:
-            continue
-        for msg in msgs:
-            await msg.ack()
-        done += len(msgs)
-    await nc.flush()
-    await nc.close()
-    print(peak_rss_mib(os.getpid()))  # read by run_bare
-
-
 async def run_bare(url: str) -> tuple[float, float]:
     durable = f"bare_{uuid.uuid4().hex[:6]}"
     bus = await connect(url, name="bench-setup")
@@ -126,11 +102,12 @@ async def run_bare(url: str) -> tuple[float, float]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "benchmarks.bench_ingest",
-        "bare",
+        "benchmarks._bare_consumer",
         url,
+        STREAM,
         durable,
         str(TOTAL_FRAMES),
+        str(FETCH_BATCH),
         cwd=REPO,
         stdout=asyncio.subprocess.PIPE,
     )
@@ -273,7 +250,3 @@ async def _run(url: str, mariadb: MariaDB, workdir: Path) -> None:
         f"\npublish -> durable write at {PACED_RATE} frames/s (SQLite, histogram "
         f"interpolation): p50 {latency['p50'] * 1000:.0f} ms, p99 {latency['p99'] * 1000:.0f} ms"
     )
-
-
-if __name__ == "__main__" and sys.argv[1:2] == ["bare"]:
-    asyncio.run(bare_consumer(sys.argv[2], sys.argv[3], int(sys.argv[4])))
