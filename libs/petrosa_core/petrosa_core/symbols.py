@@ -14,7 +14,6 @@ from petrosa_core.errors import ValidationError
 
 # Binance's own limit is 20 characters; the expiry suffix of delivery contracts adds 7.
 MAX_BASE_LENGTH = 20
-MAX_SYMBOL_LENGTH = MAX_BASE_LENGTH + 7
 SYMBOL_PATTERN = rf"^[A-Z0-9]{{1,{MAX_BASE_LENGTH}}}(?:_[0-9]{{6}})?$"
 _SYMBOL = re.compile(SYMBOL_PATTERN)
 
@@ -35,5 +34,6 @@ def normalize_symbol(value: object) -> str:
 
 def _shown(value: object) -> str:
     """``value`` for an error message, cut short so a hostile symbol cannot flood a log."""
-    text = repr(value)
+    # Only the first 41 characters are shown: a 10 MB name is never copied whole.
+    text = repr(value[:41] if isinstance(value, str) else value)
     return text if len(text) <= 40 else f"{text[:37]}...' ({len(str(value))} characters)"

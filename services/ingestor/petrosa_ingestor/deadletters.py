@@ -65,7 +65,7 @@ class DeadLetters:
         """Persist one frame; returns once the stream has stored it (raises ``BusError``)."""
         headers = {
             REASON: _header_text(reason),
-            DETAIL: _header_text(detail)[:MAX_DETAIL],
+            DETAIL: _header_text(detail[:MAX_DETAIL])[:MAX_DETAIL],
             ORIGINAL_SUBJECT: _header_text(original_subject),
         }
         await self.bus.publish_to_stream(self.subject, data, stream=self.stream, headers=headers)

@@ -39,7 +39,8 @@ class BatchWriter:
         else:
             metrics.WRITE_SECONDS.observe(time.perf_counter() - started)
             refused = {}
-        self._remember(batch, refused)
+        if self._canary is None:  # a stored record stays stored: one canary serves for good
+            self._remember(batch, refused)
         return refused
 
     async def _write_each(self, batch: Batch) -> Refused:

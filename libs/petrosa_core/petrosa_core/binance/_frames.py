@@ -125,8 +125,6 @@ def _translate(error: str) -> ParseError:
 def _reason(message: str, path: str) -> str:
     if message.startswith("Invalid value") and path == "e":
         return "unknown_event_type"
-    if path == "s" and "matching regex" in message:
-        return "bad_symbol"
     if message.startswith("Expected `object`") and not path:
         return "not_an_object"
     if message == "Expected `float`, got `str`" or message.startswith("Expected `float` "):
