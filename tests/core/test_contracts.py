@@ -266,6 +266,27 @@ def test_an_event_is_the_job_view_with_claimable_and_a_timestamp() -> None:
         BackfillEvent.decode(b'{"job_id": "j", "status": "completed"}')
 
 
+NESTING_BOMB = b'{"job_id": "j", "details": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+
+
+@pytest.mark.parametrize(
+    ("decode", "reason"),
+    [
+        (AuditEvent.decode, "bad_event"),
+        (JobView.decode, "bad_job"),
+        (BackfillEvent.decode, "bad_event"),
+        (BackfillReply.decode, "bad_reply"),
+        (lambda data: decode_reply(data, JobView.decode), "bad_reply"),
+    ],
+)
+def test_a_message_nested_past_the_decoders_depth_is_a_parse_error(
+    decode: Any, reason: str
+) -> None:
+    with pytest.raises(ParseError) as unread:
+        decode(NESTING_BOMB)
+    assert unread.value.reason == reason
+
+
 def test_a_job_ref_names_the_job_or_is_refused() -> None:
     assert JobRef.decode(JobRef("j").encode()) == JobRef("j")
     with pytest.raises(ValidationError) as refused:

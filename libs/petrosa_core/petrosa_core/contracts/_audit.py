@@ -103,6 +103,8 @@ class AuditEvent(msgspec.Struct, frozen=True, kw_only=True):
             return _decode(data)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise ParseError("bad_event", str(exc)) from None
+        except RecursionError:  # msgspec recurses once per nested array or object
+            raise ParseError("bad_event", "the event nests too deeply") from None
 
 
 _encode = msgspec.json.Encoder().encode

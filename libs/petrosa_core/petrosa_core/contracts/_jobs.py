@@ -131,6 +131,8 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
             return _decode_view(data)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise ParseError("bad_job", str(exc)) from None
+        except RecursionError:  # msgspec recurses once per nested array or object
+            raise ParseError("bad_job", "the job nests too deeply") from None
 
 
 _FINAL_NAMES = frozenset(status.value for status in FINAL_STATUSES)
@@ -153,6 +155,8 @@ class BackfillEvent(JobView, frozen=True, kw_only=True):
             return _decode_event(data)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise ParseError("bad_event", str(exc)) from None
+        except RecursionError:
+            raise ParseError("bad_event", "the event nests too deeply") from None
 
 
 class _ReplyHead(msgspec.Struct, frozen=True):
@@ -215,6 +219,8 @@ class BackfillReply(msgspec.Struct, frozen=True, kw_only=True):
             head = _decode_head(data)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise ParseError("bad_reply", str(exc)) from None
+        except RecursionError:  # the head decoder skips the same nesting the view would read
+            raise ParseError("bad_reply", "the reply nests too deeply") from None
         try:
             job: JobView | None = _decode_view(data)
         except msgspec.ValidationError:

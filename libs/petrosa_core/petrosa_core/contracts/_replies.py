@@ -26,6 +26,8 @@ def decode_reply(data: bytes, decode: Callable[[bytes], R]) -> R | ErrorReply:
         pass
     except msgspec.DecodeError as exc:
         raise ParseError("bad_reply", f"the reply is not JSON: {exc}") from None
+    except RecursionError:  # msgspec recurses once per nested array or object
+        raise ParseError("bad_reply", "the reply nests too deeply") from None
     try:
         return decode(data)
     except ParseError as exc:
