@@ -85,14 +85,16 @@ class MongoDuplicates:
     ) -> AsyncIterator[DuplicateGroup]:
         """Every key in ``[start, end)`` stored more than once, in time order."""
         current: list[Document] = []
+        current_key: tuple[Any, ...] = ()
         ordinal = -1
         async for doc in self._documents(dataset, start, end):
-            if current and self._key(dataset, doc) == self._key(dataset, current[0]):
+            key = self._key(dataset, doc)
+            if current and key == current_key:
                 current.append(doc)
                 continue
             if len(current) > 1:
                 yield self._group(dataset, current, ordinal)
-            current, ordinal = [doc], ordinal + 1
+            current, current_key, ordinal = [doc], key, ordinal + 1
         if len(current) > 1:
             yield self._group(dataset, current, ordinal)
 

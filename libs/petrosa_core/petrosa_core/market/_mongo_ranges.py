@@ -16,13 +16,11 @@ from bson import DatetimeMS
 
 from petrosa_core.errors import ValidationError
 from petrosa_core.market._mongo_layout import Position
+from petrosa_core.market._rules import CURSOR_IDS, CURSOR_TIMES
 from petrosa_core.market.protocol import Order
-from petrosa_core.models import KIND_SPECS, MAX_TIME_MS, DatasetId
+from petrosa_core.models import KIND_SPECS, DatasetId
 
 SECOND_MS = 1000
-# What BSON dates and longs can hold, so all a cursor can name.
-_TIMES = range(MAX_TIME_MS + 1)
-_IDS = range(-(2**63), 2**63)
 
 Bounds = tuple[int | None, int | None]
 
@@ -91,7 +89,7 @@ def _fits(items: object, order: str, types: tuple[type, ...]) -> bool:
     if not all(type(value) is kind for value, kind in zip(items[1:], types, strict=True)):
         return False
     time, *keys = items[1:]
-    return time in _TIMES and all(k in _IDS for k in keys if type(k) is int)
+    return time in CURSOR_TIMES and all(k in CURSOR_IDS for k in keys if type(k) is int)
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from petrosa_core.errors import ValidationError
-from petrosa_core.models import DatasetId, DatasetKind, Record
+from petrosa_core.models import MAX_TIME_MS, DatasetId, DatasetKind, Record
 
 # The most records one query returns (and the API's page size cap): longer reads page
 # with cursors, so no single answer holds an unbounded number of records in memory.
 MAX_LIMIT = 10_000
 TRADE_TYPES = ("agg", "raw")
+# What every backend can store, so all a cursor may name: times 1970..9999, int64 keys;
+# past these a driver would overflow.
+CURSOR_TIMES = range(MAX_TIME_MS + 1)
+CURSOR_IDS = range(-(2**63), 2**63)
 
 
 def check_limit(limit: int) -> None:

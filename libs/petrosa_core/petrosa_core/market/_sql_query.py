@@ -9,14 +9,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from petrosa_core.errors import ValidationError
-from petrosa_core.market._rules import TRADE_TYPES, check_trade_type
+from petrosa_core.market._rules import CURSOR_IDS, CURSOR_TIMES, TRADE_TYPES, check_trade_type
 from petrosa_core.market._sql_tables import TABLES, order_columns
-from petrosa_core.models import KIND_SPECS, MAX_TIME_MS, DatasetId, DatasetKind, Record
+from petrosa_core.models import KIND_SPECS, DatasetId, DatasetKind, Record
 from petrosa_core.times import to_naive_utc
-
-# What the tables can hold, so all a cursor can name; past these the driver would overflow.
-_TIMES = range(MAX_TIME_MS + 1)
-_IDS = range(-(2**63), 2**63)
 
 
 def where(
@@ -86,6 +82,6 @@ def _cursor_value(column: sa.Column[Any], part: str) -> Any:
         return part
     value = int(part)
     is_time = isinstance(column.type, sa.DateTime)
-    if value not in (_TIMES if is_time else _IDS):
+    if value not in (CURSOR_TIMES if is_time else CURSOR_IDS):
         raise ValueError(part)
     return to_naive_utc(value) if is_time else value
