@@ -125,3 +125,35 @@ async def test_a_gap_partly_covered_by_an_active_job_is_requested_whole_and_name
         (t[100], t[100 + HOUR]),
         (t[100 + HOUR], t[100 + 2 * HOUR]),
     }
+
+
+async def test_after_a_request_only_the_rows_of_jobs_not_yet_read_are_read(
+    sqlite_url: str, candles: list[Candle], metadata: MetadataStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    t = [c.open_time for c in candles]
+
+    async def backfiller(ask: dict[str, Any]) -> bytes:
+        rest = await metadata.create_job(
+            DATASET, data_type="candles", start=active.range_end, end=ask["end"]
+        )
+        return BackfillReply.of(rest, [active.id, rest.id], [rest.id]).encode()
+
+    repair, _ = repair_asking(metadata, backfiller, max_jobs=5)
+    report = await audit_with_holes(sqlite_url, candles, (t[100], t[100 + 2 * HOUR]))
+    active = await metadata.create_job(
+        DATASET, data_type="candles", start=t[100], end=t[100 + HOUR], origin="api"
+    )
+    read: list[str] = []
+    get_job = metadata.get_job
+
+    async def counted(job_id: str) -> Any:
+        read.append(job_id)
+        return await get_job(job_id)
+
+    monkeypatch.setattr(metadata, "get_job", counted)
+
+    await repair.repair(report)
+
+    # The active job's range came with the overlap query: only the new job's row is read.
+    [created] = [job_id for job_id in repair.outstanding if job_id != active.id]
+    assert read == [created]

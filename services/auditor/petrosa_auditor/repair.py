@@ -115,14 +115,19 @@ class AutoBackfill:
             ]
         if len(self.outstanding) >= self.max_jobs:
             return [job.job_id for job in ours]
-        return await self._send(dataset, gap)
+        spans = {j.id: (j.range_start, j.range_end) for j in active}
+        spans.update((job.job_id, (job.start, job.end)) for job in ours)
+        return await self._send(dataset, gap, spans)
 
     def _track(self, job_id: str, dataset: str, span: tuple[int, int], gap: Gap) -> str:
         job = Job(job_id, dataset, span[0], span[1], gap.first, time.monotonic())
         self.outstanding[job_id] = job
         return job_id
 
-    async def _send(self, dataset: DatasetId, gap: Gap) -> list[str]:
+    async def _send(
+        self, dataset: DatasetId, gap: Gap, spans: dict[str, tuple[int, int]]
+    ) -> list[str]:
+        """Request ``gap``; ``spans`` holds the ranges of jobs already read, not read again."""
         request = BackfillRequest.for_dataset(dataset, gap.fill_start, gap.fill_end, origin=ORIGIN)
         try:
             raw = await self._request(self.subject, request.encode(), self.timeout)
@@ -149,7 +154,8 @@ class AutoBackfill:
             },
         )
         for job_id in job_ids:
-            self._track(job_id, str(dataset), await self._span(job_id, gap), gap)
+            span = spans.get(job_id) or await self._span(job_id, gap)
+            self._track(job_id, str(dataset), span, gap)
         return job_ids
 
     async def _span(self, job_id: str, gap: Gap) -> tuple[int, int]:
