@@ -185,3 +185,10 @@ def test_align_brackets_random_times(interval: str) -> None:
             assert (when.weekday(), when.hour, when.minute) == (0, 0, 0)
         if interval == "1M":
             assert (when.day, when.hour, when.minute) == (1, 0, 0)
+
+
+def test_an_unknown_interval_is_echoed_cut_short() -> None:
+    with pytest.raises(ValidationError) as caught:
+        check_interval("9" * 5000)
+    assert caught.value.detail.startswith(f"'{'9' * 37}...' is not one of")
+    assert len(caught.value.detail) < 200

@@ -40,7 +40,8 @@ INTERVALS: tuple[str, ...] = (*FIXED_INTERVAL_MS, "1M")
 def check_interval(interval: str) -> str:
     """Return ``interval`` if Binance knows it, else raise ``ValidationError``."""
     if interval not in FIXED_INTERVAL_MS and interval != "1M":
-        raise ValidationError("unknown_interval", f"{interval!r} is not one of {INTERVALS}")
+        shown = interval if len(interval) <= 40 else f"{interval[:37]}..."  # bound the echo
+        raise ValidationError("unknown_interval", f"{shown!r} is not one of {INTERVALS}")
     return interval
 
 
