@@ -1,7 +1,7 @@
 # Every target creates the virtualenv on first use; nothing needs installing by hand.
 # Packages come from uv.lock, exact versions with hashes: `make run` installs the runtime set
-# only, the other targets add the dev group. `make lock` re-resolves uv.lock from the ranges
-# in pyproject.toml.
+# and the `dev` extra (the embedded nats-server), the other targets add the dev group. `make
+# lock` re-resolves uv.lock from the ranges in pyproject.toml.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -23,7 +23,7 @@ $(UV_STAMP):
 
 # Inexact: a virtualenv that already has the dev group keeps it.
 runtime-deps: $(UV_STAMP)
-	$(UV) sync --locked --no-dev --inexact
+	$(UV) sync --locked --no-dev --extra dev --inexact
 
 dev-deps: $(UV_STAMP)
 	$(UV) sync --locked
