@@ -75,7 +75,8 @@ def test_the_public_surface_is_what_the_services_build_on() -> None:
         "MAX_REQUEST_BYTES", "AuditEvent", "AuditEventType", "BackfillEvent", "BackfillReply",
         "BackfillRequest", "BackfillTerms", "DataType", "ErrorCode", "ErrorDetail", "ErrorReply",
         "JobRef", "JobView", "decode_object", "decode_reply", "http_status", "is_retryable",
-        "known_code", "market_updates_subject",
+        "known_code", "market_updates_subject", "AUDIT_HEALTH", "MARKET_UPDATES_ALL",
+        "INLINE_RECORDS", "MAX_UPDATE_RECORDS", "HealthUpdate", "MarketUpdate",
     }  # fmt: skip
     assert all(hasattr(contracts, name) for name in contracts.__all__)
 

@@ -32,6 +32,7 @@ from petrosa_ingestor.catalog import Catalog, Publisher, Registrar, report_break
 from petrosa_ingestor.deadletters import DeadLetters
 from petrosa_ingestor.funding import FundingTracker
 from petrosa_ingestor.sequences import SequenceTracker
+from petrosa_ingestor.updates import UpdatePublisher
 from petrosa_ingestor.writer import BatchWriter
 
 log = logging.getLogger("petrosa.ingestor")
@@ -77,6 +78,7 @@ class Ingestor:
         self.parser = parser or FrameParser()
         self.writer = BatchWriter(store)
         self.registrar = Registrar(catalog, config.subject)
+        self.updates = UpdatePublisher(publisher)
         self.store_available = True
         self._batch = Batch()
         self._flushing: asyncio.Task[None] | None = None
@@ -225,6 +227,8 @@ class Ingestor:
         await self._settle_batch(batch, rejected)
 
     async def _settle_batch(self, batch: Batch, rejected: dict[int, str]) -> None:
+        """The batch is written: announce what was stored, dead-letter the refused, ack."""
+        await self.updates.announce(batch, rejected.keys())
         for index, reason in rejected.items():
             if index < 0:  # a funding record carried over from a failed flush
                 log.error("market store refused a derived funding record: %s", reason)

@@ -105,3 +105,11 @@ STORE_AVAILABLE = Gauge(
 DEAD_LETTERS = Counter(
     "data_manager_dead_letters_total", "Frames sent to the dead-letter subject", ["reason"]
 )
+UPDATES_PUBLISHED = Counter(
+    "data_manager_market_updates_published_total",
+    "Market updates announced on NATS after a durable write",
+)
+UPDATES_FAILED = Counter(
+    "data_manager_market_updates_failed_total",
+    "Market updates that could not be published (the records are stored all the same)",
+)

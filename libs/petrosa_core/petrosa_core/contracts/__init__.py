@@ -24,6 +24,7 @@ from petrosa_core.contracts._requests import (
 )
 from petrosa_core.contracts._subjects import (
     AUDIT_EVENTS,
+    AUDIT_HEALTH,
     AUDIT_QUEUE_GROUP,
     AUDIT_REQUEST,
     BACKFILL_CANCEL,
@@ -34,11 +35,19 @@ from petrosa_core.contracts._subjects import (
     INGESTOR_DEADLETTERS,
     MARKET_DATA,
     MARKET_UPDATES,
+    MARKET_UPDATES_ALL,
     market_updates_subject,
+)
+from petrosa_core.contracts._updates import (
+    INLINE_RECORDS,
+    MAX_UPDATE_RECORDS,
+    HealthUpdate,
+    MarketUpdate,
 )
 
 __all__ = [
     "AUDIT_EVENTS",
+    "AUDIT_HEALTH",
     "AUDIT_QUEUE_GROUP",
     "AUDIT_REQUEST",
     "BACKFILL_CANCEL",
@@ -48,8 +57,11 @@ __all__ = [
     "BACKFILL_STATUS",
     "DEFAULT_ORIGIN",
     "INGESTOR_DEADLETTERS",
+    "INLINE_RECORDS",
     "MARKET_DATA",
     "MARKET_UPDATES",
+    "MARKET_UPDATES_ALL",
+    "MAX_UPDATE_RECORDS",
     "MAX_REQUEST_BYTES",
     "AuditEvent",
     "AuditEventType",
@@ -61,8 +73,10 @@ __all__ = [
     "ErrorCode",
     "ErrorDetail",
     "ErrorReply",
+    "HealthUpdate",
     "JobRef",
     "JobView",
+    "MarketUpdate",
     "decode_object",
     "decode_reply",
     "http_status",

@@ -19,9 +19,13 @@ AUDIT_REQUEST = "petrosa.audit.request"
 AUDIT_QUEUE_GROUP = "auditor"
 # ``AuditEvent`` of findings opened and resolved, and of sequence breaks seen at ingest.
 AUDIT_EVENTS = "petrosa.audit.events"
+# ``HealthUpdate`` of every health measurement the auditor stores.
+AUDIT_HEALTH = "petrosa.audit.health"
 # Frames the ingestor could not store, with the reason in a header.
 INGESTOR_DEADLETTERS = "petrosa.deadletter.ingestor"
+# ``MarketUpdate`` after each durable write: ``petrosa.market.updates.{kind}.{SYMBOL}``.
 MARKET_UPDATES = "petrosa.market.updates"
+MARKET_UPDATES_ALL = f"{MARKET_UPDATES}.>"
 
 
 def market_updates_subject(kind: DatasetKind, symbol: str) -> str:
