@@ -1,0 +1,93 @@
+"""Which methods each family has, their default windows, and the dispatch to them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from petrosa_analytics.metrics import _volatility
+from petrosa_analytics.metrics._bars import Bars
+from petrosa_analytics.metrics._result import MetricResult
+
+Method = Callable[[Bars, int], MetricResult]
+
+_IMPLEMENTATIONS: dict[str, Mapping[str, Method]] = {
+    "volatility": _volatility.METHODS,
+}
+
+FAMILIES: tuple[str, ...] = (
+    "volatility",
+    "volume",
+    "spread",
+    "trend",
+    "deviation",
+    "seasonality",
+    "regime",
+)
+METHODS: dict[str, tuple[str, ...]] = {
+    "volatility": (
+        "close_to_close",
+        "parkinson",
+        "garman_klass",
+        "rogers_satchell",
+        "yang_zhang",
+        "vol_of_vol",
+    ),
+    "volume": ("total", "sma", "ema", "spike_ratio", "vwap", "taker_delta"),
+    "spread": ("corwin_schultz", "abdi_ranaldo", "amihud"),
+    "trend": ("sma", "ema", "sma_crossover", "ema_crossover", "macd", "adx", "linear_regression"),
+    "deviation": ("zscore", "bollinger_percent_b", "mad"),
+    "seasonality": ("hour_of_day", "day_of_week"),
+    "regime": ("volatility_trend",),
+    "correlation": ("pearson", "spearman"),
+}
+# In bars. Why each: 30 bars is the usual minimum for a stable variance; 20 the usual volume,
+# spread and Bollinger length; 26 makes MACD 12/26/9 and ADX 14 (see docs); seasonality and
+# the regime need a long history to have a profile or a percentile at all.
+DEFAULT_WINDOWS: dict[str, int] = {
+    "volatility": 30,
+    "volume": 20,
+    "spread": 20,
+    "trend": 26,
+    "deviation": 20,
+    "seasonality": 8640,
+    "regime": 2000,
+    "correlation": 288,
+}
+
+
+def _check(family: str, method: str | None, window: int | None) -> int:
+    if family not in METHODS or family == "correlation":
+        known = ", ".join(FAMILIES)
+        raise ValueError(f"unknown metric family {family[:40]!r}; known: {known}")
+    if method is not None and method not in METHODS[family]:
+        known = ", ".join(METHODS[family])
+        raise ValueError(f"unknown {family} method {method[:40]!r}; known: {known}")
+    chosen = DEFAULT_WINDOWS[family] if window is None else window
+    if isinstance(chosen, bool) or not isinstance(chosen, int) or chosen < 2:
+        raise ValueError(f"window must be an integer of at least 2 bars, got {chosen!r}")
+    return chosen
+
+
+def compute(
+    family: str, bars: Bars, *, method: str | None = None, window: int | None = None
+) -> list[MetricResult]:
+    """Every method of ``family`` (or the one named) over the last ``window`` bars of ``bars``."""
+    chosen = _check(family, method, window)
+    implementations = _IMPLEMENTATIONS.get(family)
+    if implementations is None:
+        raise NotImplementedError(f"metric family {family} is not implemented yet")
+    names = METHODS[family] if method is None else (method,)
+    return [implementations[name](bars, chosen) for name in names]
+
+
+def compute_all(bars: Bars, windows: Mapping[str, int] | None = None) -> list[MetricResult]:
+    """Every method of every family, each family over its window (``windows`` or the default)."""
+    chosen = windows or {}
+    unknown = set(chosen) - set(METHODS)
+    if unknown:
+        raise ValueError(f"windows for unknown families {sorted(unknown)}")
+    out: list[MetricResult] = []
+    for family in FAMILIES:
+        if family in _IMPLEMENTATIONS:
+            out.extend(compute(family, bars, window=chosen.get(family)))
+    return out
