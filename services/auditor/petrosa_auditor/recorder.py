@@ -13,8 +13,9 @@ import msgspec
 from petrosa_auditor import metrics
 from petrosa_auditor.findings import DUPLICATES, ERROR, GAPS
 from petrosa_auditor.report import DatasetReport
-from petrosa_core.contracts import AuditEvent, AuditEventType
+from petrosa_core.contracts import AUDIT_HEALTH, AuditEvent, AuditEventType, HealthUpdate
 from petrosa_core.errors import BusError
+from petrosa_core.health import band
 from petrosa_core.metadata import Finding, FindingIn, MetadataStore
 
 log = logging.getLogger(__name__)
@@ -47,14 +48,22 @@ def worth_telling(finding: Finding) -> bool:
 
 
 class Recorder:
-    """Writes findings through ``sync_findings``, health through ``add_health``, events to NATS."""
+    """Writes findings through ``sync_findings``, health through ``add_health``, events to NATS.
+
+    Every health measurement stored is also announced on ``health_subject`` (dashboards).
+    """
 
     def __init__(
-        self, metadata: MetadataStore, publish: Publish | None = None, events_subject: str = ""
+        self,
+        metadata: MetadataStore,
+        publish: Publish | None = None,
+        events_subject: str = "",
+        health_subject: str = AUDIT_HEALTH,
     ) -> None:
         self.metadata = metadata
         self.publish = publish
         self.events_subject = events_subject
+        self.health_subject = health_subject
         self._open: dict[str, Counter[tuple[str, str]]] = {}
 
     async def record(self, report: DatasetReport, run: Run) -> list[Finding]:
@@ -78,6 +87,7 @@ class Recorder:
         await self._add_health(report, run)
         self._count(report, opened, still_open)
         await self._tell(report, opened, resolved)
+        await self._tell_health(report, len(still_open))
         return opened
 
     async def _record_removed(self, report: DatasetReport, removed: list[FindingIn]) -> None:
@@ -122,6 +132,27 @@ class Recorder:
             details=details,
             measured_at=report.finished_at,
         )
+
+    async def _tell_health(self, report: DatasetReport, open_findings: int) -> None:
+        """Announce the measurement just stored; a failed publish loses nothing stored."""
+        if self.publish is None:
+            return
+        h = report.health
+        update = HealthUpdate(
+            dataset_id=report.dataset,
+            score=report.score,
+            band=band(report.score),
+            completeness=h.completeness,
+            validity=h.validity,
+            freshness=h.freshness,
+            consistency=h.consistency,
+            open_findings=open_findings,
+            measured_time=report.finished_at,
+        )
+        try:
+            await self.publish(self.health_subject, update.encode())
+        except BusError as exc:
+            log.warning("cannot publish health update: %s", exc)
 
     def _count(self, report: DatasetReport, opened: list[Finding], still: list[Finding]) -> None:
         metrics.HEALTH_SCORE.labels(report.dataset).set(report.score)
