@@ -29,23 +29,37 @@ ERRORS = Counter("data_manager_errors", "API error responses by error code", ["c
 
 
 class ApiError(Exception):
-    """An error the API answers on purpose, with its status, code and message."""
+    """An error the API answers on purpose, with its status, code and message.
+
+    ``details`` adds fields to the error object (e.g. the breaking changes of a schema).
+    """
 
     def __init__(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        details: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers
+        self.details = details
 
 
 def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    details: dict[str, Any] | None = None,
 ) -> Response:
     ERRORS.labels(code=code).inc()
-    body = {"error": {"code": code, "message": message, "request_id": REQUEST_ID.get()}}
+    error = {**(details or {}), "code": code, "message": message, "request_id": REQUEST_ID.get()}
+    body = {"error": error}
     response = json_response(body, status_code=status)
     if headers:
         response.headers.update(headers)
@@ -58,7 +72,7 @@ def not_found(what: str, hint: str = "") -> ApiError:
 
 async def _api_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.code, exc.message, exc.headers)
+    return error_response(exc.status, exc.code, exc.message, exc.headers, exc.details)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> Response:
