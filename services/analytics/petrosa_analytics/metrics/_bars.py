@@ -65,7 +65,11 @@ class Bars:
 
     @classmethod
     def from_columns(cls, interval_ms: int, **columns: Any) -> Bars:
-        """Build from arrays; volume-side columns may be left out (zeros), prices may not."""
+        """Build from arrays; prices are required, the volume-side columns may be left out.
+
+        A left-out float column is NaN ("not recorded"), so a metric that needs it answers
+        None with a reason instead of computing on invented zeros; a left-out trade count is 0.
+        """
         unknown = set(columns) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(f"unknown columns {sorted(unknown)}")
@@ -77,7 +81,7 @@ class Bars:
         for name in FLOAT_COLUMNS:
             given = columns.get(name)
             built[name] = (
-                np.zeros(open_time.shape[0])
+                np.full(open_time.shape[0], np.nan)
                 if given is None
                 else np.ascontiguousarray(given, dtype=np.float64)
             )
@@ -104,6 +108,8 @@ class Bars:
             column = table[name]
             if pa.types.is_timestamp(column.type):
                 column = pc.cast(pc.cast(column, pa.timestamp("ms", tz="UTC")), pa.int64())
+            if name in ("open_time", "trade_count"):
+                column = pc.fill_null(column, 0)
             columns[name] = column.to_numpy()
         return cls.from_columns(interval_ms, **columns)
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from petrosa_analytics.metrics import _volatility
+from petrosa_analytics.metrics import (
+    _deviation,
+    _regime,
+    _seasonality,
+    _spread,
+    _trend,
+    _volatility,
+    _volume,
+)
 from petrosa_analytics.metrics._bars import Bars
 from petrosa_analytics.metrics._result import MetricResult
 
@@ -12,6 +20,12 @@ Method = Callable[[Bars, int], MetricResult]
 
 _IMPLEMENTATIONS: dict[str, Mapping[str, Method]] = {
     "volatility": _volatility.METHODS,
+    "volume": _volume.METHODS,
+    "spread": _spread.METHODS,
+    "trend": _trend.METHODS,
+    "deviation": _deviation.METHODS,
+    "seasonality": _seasonality.METHODS,
+    "regime": _regime.METHODS,
 }
 
 FAMILIES: tuple[str, ...] = (
@@ -73,9 +87,7 @@ def compute(
 ) -> list[MetricResult]:
     """Every method of ``family`` (or the one named) over the last ``window`` bars of ``bars``."""
     chosen = _check(family, method, window)
-    implementations = _IMPLEMENTATIONS.get(family)
-    if implementations is None:
-        raise NotImplementedError(f"metric family {family} is not implemented yet")
+    implementations = _IMPLEMENTATIONS[family]
     names = METHODS[family] if method is None else (method,)
     return [implementations[name](bars, chosen) for name in names]
 
@@ -88,6 +100,5 @@ def compute_all(bars: Bars, windows: Mapping[str, int] | None = None) -> list[Me
         raise ValueError(f"windows for unknown families {sorted(unknown)}")
     out: list[MetricResult] = []
     for family in FAMILIES:
-        if family in _IMPLEMENTATIONS:
-            out.extend(compute(family, bars, window=chosen.get(family)))
+        out.extend(compute(family, bars, window=chosen.get(family)))
     return out

@@ -1,0 +1,63 @@
+"""Hour-of-day and day-of-week profiles (UTC) of log return, volatility and volume."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from petrosa_analytics.metrics._bars import Bars, IntArray
+from petrosa_analytics.metrics._result import MetricResult, result, undefined
+
+FAMILY = "seasonality"
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday; Monday is 0
+
+
+def _profile(used: Bars, bucket_of: IntArray, size: int, name: str) -> list[dict[str, Any]]:
+    """Per bucket: bars, mean and sample std (ddof 1) of log returns, mean volume."""
+    keep = used.adjacent()
+    returns = np.diff(np.log(used.close))[keep]
+    at = bucket_of[1:][keep]
+    n = np.bincount(at, minlength=size).astype(np.float64)
+    s1 = np.bincount(at, weights=returns, minlength=size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = s1 / n
+        # Second pass on deviations from each bucket's mean: no cancellation of squares.
+        dev = returns - mean[at]
+        var = np.bincount(at, weights=dev * dev, minlength=size) / (n - 1.0)
+        bars = np.bincount(bucket_of, minlength=size).astype(np.float64)
+        volume = np.bincount(bucket_of, weights=used.volume, minlength=size) / bars
+    return [
+        {
+            name: b,
+            "bars": int(bars[b]),
+            "returns": int(n[b]),
+            "mean_return": float(mean[b]) if n[b] >= 1 else None,
+            "volatility": float(np.sqrt(max(var[b], 0.0))) if n[b] >= 2 else None,
+            "mean_volume": float(volume[b]) if bars[b] >= 1 else None,
+        }
+        for b in range(size)
+    ]
+
+
+def hour_of_day(bars: Bars, window: int) -> MetricResult:
+    """Profile by UTC hour 0-23 of each bar's open time, over the window."""
+    used = bars.tail(window)
+    if len(used) < 1:
+        return undefined(FAMILY, "hour_of_day", window, used, window, "no bars")
+    hours = (used.open_time // HOUR_MS) % 24
+    return result(FAMILY, "hour_of_day", window, used, window, _profile(used, hours, 24, "hour"))
+
+
+def day_of_week(bars: Bars, window: int) -> MetricResult:
+    """Profile by UTC weekday (0 = Monday) of each bar's open time, over the window."""
+    used = bars.tail(window)
+    if len(used) < 1:
+        return undefined(FAMILY, "day_of_week", window, used, window, "no bars")
+    days = (used.open_time // DAY_MS + EPOCH_WEEKDAY) % 7
+    return result(FAMILY, "day_of_week", window, used, window, _profile(used, days, 7, "day"))
+
+
+METHODS = {"hour_of_day": hour_of_day, "day_of_week": day_of_week}
