@@ -185,7 +185,7 @@ def test_the_bus_face_offers_nats_work_and_no_nats_types() -> None:
         "DEFAULT_RECONNECT_WAIT", "BucketStatus", "Bus", "ConsumerState", "Entry", "Handler",
         "KeyValue", "Message", "PullConsumer", "PulledMessage", "Storage", "StoredMessage",
         "Subscription", "bind_pull_consumer", "connect", "ensure_kv", "ensure_pull_consumer",
-        "ensure_stream", "login_and_tls", "open_kv",
+        "ensure_stream", "ensure_work_queue", "login_and_tls", "open_kv",
     }  # fmt: skip
     modules = {name: getattr(getattr(face, name), "__module__", "") for name in face.__all__}
     assert not [name for name, module in modules.items() if module.startswith("nats")]

@@ -62,7 +62,7 @@ async def test_concurrent_opens_migrate_once_to_the_tables_the_code_uses(
     stores = await asyncio.gather(*(SqlMarketStore.open(sql_url) for _ in range(3)))
     for store in stores:
         await store.close()
-    assert await current_revision(engine, VERSION_TABLE) == head_revision(MIGRATIONS) == "0001"
+    assert await current_revision(engine, VERSION_TABLE) == head_revision(MIGRATIONS) == "0002"
     async with engine.connect() as conn:
         assert await conn.run_sync(_schema_diff) == []
 

@@ -28,6 +28,7 @@ from petrosa_core.bus._messages import (
     StoredMessage,
     Subscription,
 )
+from petrosa_core.bus._workqueue import ensure_work_queue
 
 __all__ = [
     "DEFAULT_RECONNECT_WAIT",
@@ -48,6 +49,7 @@ __all__ = [
     "ensure_kv",
     "ensure_pull_consumer",
     "ensure_stream",
+    "ensure_work_queue",
     "login_and_tls",
     "open_kv",
 ]

@@ -2,6 +2,20 @@
 error codes, the job view and the events. Services build and parse these, never dicts.
 """
 
+from petrosa_core.contracts._analytics import (
+    ANALYTICS_DEADLETTERS,
+    ANALYTICS_FAMILIES,
+    ANALYTICS_QUEUE_GROUP,
+    ANALYTICS_REQUEST,
+    ANALYTICS_WORK,
+    ANALYTICS_WORK_CONSUMER,
+    ANALYTICS_WORK_STREAM,
+    DEFAULT_METHODS,
+    MAX_PAIRS,
+    AnalyticsReply,
+    AnalyticsRequest,
+    AnalyticsWork,
+)
 from petrosa_core.contracts._audit import AuditEvent, AuditEventType
 from petrosa_core.contracts._errors import (
     ErrorCode,
@@ -46,6 +60,13 @@ from petrosa_core.contracts._updates import (
 )
 
 __all__ = [
+    "ANALYTICS_DEADLETTERS",
+    "ANALYTICS_FAMILIES",
+    "ANALYTICS_QUEUE_GROUP",
+    "ANALYTICS_REQUEST",
+    "ANALYTICS_WORK",
+    "ANALYTICS_WORK_CONSUMER",
+    "ANALYTICS_WORK_STREAM",
     "AUDIT_EVENTS",
     "AUDIT_HEALTH",
     "AUDIT_QUEUE_GROUP",
@@ -55,6 +76,7 @@ __all__ = [
     "BACKFILL_QUEUE_GROUP",
     "BACKFILL_REQUEST",
     "BACKFILL_STATUS",
+    "DEFAULT_METHODS",
     "DEFAULT_ORIGIN",
     "INGESTOR_DEADLETTERS",
     "INLINE_RECORDS",
@@ -62,7 +84,11 @@ __all__ = [
     "MARKET_UPDATES",
     "MARKET_UPDATES_ALL",
     "MAX_UPDATE_RECORDS",
+    "MAX_PAIRS",
     "MAX_REQUEST_BYTES",
+    "AnalyticsReply",
+    "AnalyticsRequest",
+    "AnalyticsWork",
     "AuditEvent",
     "AuditEventType",
     "BackfillEvent",

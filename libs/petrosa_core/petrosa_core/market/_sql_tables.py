@@ -154,6 +154,38 @@ TABLES: dict[DatasetKind, sa.Table] = {
     ),
 }
 
+# Analytics results: keyed like ``analytics.AnalyticsResult.key``; values and lineage are
+# JSON text. ``window_size``, because WINDOW is a reserved word in MariaDB and MySQL.
+ANALYTICS_RESULTS = sa.Table(
+    "analytics_results",
+    metadata,
+    sa.Column("dataset", sa.String(64), primary_key=True),
+    sa.Column("family", sa.String(32), primary_key=True),
+    sa.Column("method", sa.String(32), primary_key=True),
+    sa.Column("window_size", sa.Integer(), primary_key=True, autoincrement=False),
+    _time("as_of_time", primary_key=True),
+    sa.Column("value", JSON_TEXT, nullable=False),
+    _double("completeness"),
+    _bigint("bars_used"),
+    _time("computed_time"),
+    sa.Column("round_id", sa.String(64), nullable=False),
+    sa.Column("lineage", JSON_TEXT, nullable=False),
+    sa.Column("extra", JSON_TEXT, nullable=False),
+    sa.Index("ix_analytics_results_latest", "dataset", "family", "as_of_time"),
+    **TABLE_OPTIONS,
+)
+# Which datasets each scheduled round has finished: a redelivered work item is skipped.
+ANALYTICS_ROUNDS = sa.Table(
+    "analytics_rounds",
+    metadata,
+    sa.Column("round_id", sa.String(64), primary_key=True),
+    sa.Column("dataset", sa.String(64), primary_key=True),
+    _time("computed_time"),
+    sa.Column("results", sa.Integer(), nullable=False),
+    sa.Column("worker", sa.String(128), nullable=False),
+    **TABLE_OPTIONS,
+)
+
 
 def time_text(ms: int) -> str:
     """A time as bound text: SQLAlchemy's own SQLite DATETIME format, which MariaDB reads too.
