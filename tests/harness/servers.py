@@ -111,6 +111,54 @@ class NatsServer:
         self.start()
 
 
+class NatsCluster:
+    """Three (``size``) nats-server nodes with JetStream, routed to each other on loopback.
+
+    Each node has its own port, cluster port, store directory and ``server_name`` (JetStream
+    clustering needs one); ``kill``/``start_node`` take one node down and bring it back
+    with its stored state, as a crashed pod's replacement would.
+    """
+
+    def __init__(self, workdir: Path, size: int = 3, name: str = "petrosa") -> None:
+        self.nodes = [NatsServer(workdir / f"n{i}") for i in range(size)]
+        routes = [free_port() for _ in self.nodes]
+        listed = ", ".join(f"nats-route://127.0.0.1:{port}" for port in routes)
+        for i, node in enumerate(self.nodes):
+            node.config = node.store_dir.parent / "nats.conf"
+            node.config.write_text(
+                f"server_name: n{i}\n"
+                f"cluster {{\n  name: {name}\n  listen: 127.0.0.1:{routes[i]}\n"
+                f"  routes: [{listed}]\n}}\n"
+            )
+
+    @property
+    def url(self) -> str:
+        """Every node, comma-separated, as ``NATS_URL`` takes a cluster."""
+        return ",".join(node.url for node in self.nodes)
+
+    def node(self, server_name: str) -> NatsServer:
+        return self.nodes[int(server_name.removeprefix("n"))]
+
+    def start(self) -> None:
+        for node in self.nodes:
+            node.start()
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def kill(self, server_name: str) -> None:
+        """SIGKILL one node: no clean shutdown, no leadership hand-over."""
+        proc = self.node(server_name).proc
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+            self.node(server_name).proc = None
+
+    def start_node(self, server_name: str) -> None:
+        self.node(server_name).start()
+
+
 class MongoWireServer:
     """``nx-27017``, a MongoDB wire-protocol server, in memory."""
 
@@ -280,7 +328,7 @@ def _mysql_admin(
     return True
 
 
-Server = TypeVar("Server", NatsServer, MongoWireServer, MariaDB)
+Server = TypeVar("Server", NatsServer, NatsCluster, MongoWireServer, MariaDB)
 
 
 @contextlib.contextmanager

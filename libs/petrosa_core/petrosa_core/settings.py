@@ -59,6 +59,12 @@ class NatsSettings(BaseSettings):
     nats_tls_key_file: Path | None = None
     # The name the server's certificate must carry when NATS_URL names it otherwise (an IP).
     nats_tls_hostname: str = ""
+    # How many servers of a JetStream cluster keep each stream and key-value bucket this
+    # process creates (market data, dead letters, leases, locks): 3 survives losing a node.
+    # JetStream allows at most 5, and no more than the cluster has servers.
+    nats_stream_replicas: int = Field(1, ge=1, le=5)
+    # A durable consumer's state, on as many servers as its stream when 0.
+    nats_consumer_replicas: int = Field(0, ge=0, le=5)
 
     @field_validator("nats_password", "nats_token", *NATS_FILES, mode="before")
     @classmethod

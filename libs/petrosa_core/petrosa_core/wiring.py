@@ -47,7 +47,12 @@ async def connect_bus(runtime: Runtime, settings: CoreSettings, *, drain: bool =
 
     runtime.add_check("nats", is_connected, target)
     connecting = asyncio.create_task(
-        connect(settings.nats_url, name=f"petrosa-{settings.service_name}", security=settings),
+        connect(
+            settings.nats_url,
+            name=f"petrosa-{settings.service_name}",
+            security=settings,
+            replicas=settings.nats_stream_replicas,
+        ),
         name="nats connect",
     )
     bus = await _announced(connecting, f"waiting for {target}: not reachable yet")

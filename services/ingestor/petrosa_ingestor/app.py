@@ -46,6 +46,7 @@ async def build_ingestor(runtime: Runtime, settings: IngestorSettings) -> Ingest
         filter_subject=settings.nats_consumer_subject,
         max_ack_pending=settings.ingest_max_ack_pending,
         ack_wait=settings.ingest_ack_wait,
+        replicas=settings.nats_consumer_replicas,
     )
     dead_letters = DeadLetters(bus, settings.deadletter_subject, settings.deadletter_stream_name)
     await dead_letters.ensure(

@@ -45,11 +45,14 @@ class Bus:
     """A NATS connection that reconnects until closed; every failure is a ``BusError``.
 
     ``client`` and ``js`` are nats-py's own objects, for the bus package and for tests.
+    ``replicas`` is how many servers of a JetStream cluster keep each stream and bucket
+    this connection creates (``NATS_STREAM_REPLICAS``), unless a call names its own.
     """
 
-    def __init__(self, client: Client, name: str) -> None:
+    def __init__(self, client: Client, name: str, *, replicas: int = 1) -> None:
         self.client = client
         self.name = name
+        self.replicas = replicas
         self.js: JetStreamContext = client.jetstream()
 
     @property
@@ -185,6 +188,7 @@ async def connect(
     reconnect_wait: float = DEFAULT_RECONNECT_WAIT,
     connect_timeout: float = 2.0,
     ping_interval: float = 20.0,
+    replicas: int = 1,
 ) -> Bus:
     """Connect to ``url`` (comma-separated servers allowed), retrying until ``initial_timeout``.
 
@@ -226,7 +230,7 @@ async def connect(
     callbacks.connecting = False
     NATS_CONNECTION_STATUS.set(1)
     log.info("NATS connection %s established", name)
-    return Bus(client, name)
+    return Bus(client, name, replicas=replicas)
 
 
 def login_and_tls(settings: NatsSettings) -> dict[str, Any]:

@@ -5,7 +5,7 @@ durable pull consumers and key-value buckets; and binding what services consume.
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import nats.js.errors
 from nats.js import JetStreamContext
@@ -46,11 +46,13 @@ async def ensure_stream(
     max_msgs: int | None = None,
     retention: RetentionPolicy = RetentionPolicy.LIMITS,
     discard: DiscardPolicy = DiscardPolicy.OLD,
-    replicas: int = 1,
+    replicas: int | None = None,
 ) -> StreamInfo:
     """Create stream ``name`` or bring it to this config; ``None`` limits mean unlimited.
 
-    Safe to call from several processes at once; storage type cannot change in place.
+    ``replicas`` defaults to the connection's (``NATS_STREAM_REPLICAS``); JetStream moves a
+    live stream between replica counts in place. Safe to call from several processes at
+    once; storage type cannot change in place.
     """
     desired = StreamConfig(
         name=name,
@@ -61,7 +63,7 @@ async def ensure_stream(
         max_bytes=max_bytes or -1,
         max_msgs=max_msgs or -1,
         discard=discard,
-        num_replicas=replicas,
+        num_replicas=replicas or bus.replicas,
     )
     js = bus.js
     with as_bus_error(f"ensure stream {name}"):
@@ -104,10 +106,15 @@ async def ensure_pull_consumer(
     ack_wait: float = 30.0,
     max_deliver: int = -1,
     deliver_policy: DeliverPolicy = DeliverPolicy.ALL,
+    replicas: int = 0,
 ) -> ConsumerInfo:
-    """Create durable pull consumer ``durable`` with explicit ack, or update its settings."""
+    """Create durable pull consumer ``durable`` with explicit ack, or update its settings.
+
+    ``replicas`` 0 keeps the consumer's state on as many servers as its stream.
+    """
     desired = ConsumerConfig(
         durable_name=durable,
+        num_replicas=replicas,
         ack_policy=AckPolicy.EXPLICIT,
         deliver_policy=deliver_policy,
         filter_subject=filter_subject,
@@ -129,8 +136,10 @@ async def ensure_pull_consumer(
 
 def _consumer_differs(current: ConsumerConfig, desired: ConsumerConfig) -> bool:
     fields = ("ack_policy", "deliver_policy", "max_ack_pending", "max_deliver")
+    # The server reports an inherited replica count as 0, an explicit one as given.
     return (
-        (current.filter_subject or None) != desired.filter_subject
+        (current.num_replicas or 0) != (desired.num_replicas or 0)
+        or (current.filter_subject or None) != desired.filter_subject
         or _seconds_differ(current.ack_wait, desired.ack_wait)
         or any(getattr(current, f) != getattr(desired, f) for f in fields)
     )
@@ -159,40 +168,66 @@ async def ensure_kv(
     ttl: float | None,
     history: int = 1,
     storage: Storage = StorageType.FILE,
+    replicas: int | None = None,
 ) -> KeyValue:
-    """Open key-value bucket ``bucket``, creating it or updating its TTL and history."""
+    """Open key-value bucket ``bucket``, creating it or updating its TTL, history, replicas.
+
+    ``replicas`` defaults to the connection's (``NATS_STREAM_REPLICAS``).
+    """
+    shape = _Bucket(ttl, history, StorageType(storage), replicas or bus.replicas)
     with as_bus_error(f"ensure key-value bucket {bucket}"):
-        kv = await _ensure_kv(bus.js, bucket, ttl, history, StorageType(storage))
+        kv = await _ensure_kv(bus.js, bucket, shape)
     return KeyValue(kv, bucket)
 
 
-async def _ensure_kv(
-    js: JetStreamContext, bucket: str, ttl: float | None, history: int, storage: StorageType
-) -> NatsKeyValue:
+class _Bucket(NamedTuple):
+    ttl: float | None
+    history: int
+    storage: StorageType
+    replicas: int
+
+
+async def _ensure_kv(js: JetStreamContext, bucket: str, shape: _Bucket) -> NatsKeyValue:
     try:
         kv = await js.key_value(bucket)
     except nats.js.errors.BucketNotFoundError:
-        return await _create_kv(js, bucket, ttl, history, storage)
+        return await _create_kv(js, bucket, shape)
     status = await kv.status()
-    if status.history == history and not _seconds_differ(status.ttl, ttl):
-        return kv
-    log.info("updating key-value bucket %s: ttl=%s history=%s", bucket, ttl, history)
     config = status.stream_info.config
+    if (
+        status.history == shape.history
+        and not _seconds_differ(status.ttl, shape.ttl)
+        and (config.num_replicas or 1) == shape.replicas
+    ):
+        return kv
+    ttl, history = shape.ttl, shape.history
+    log.info(
+        "updating key-value bucket %s: ttl=%s history=%s replicas=%s",
+        bucket,
+        ttl,
+        history,
+        shape.replicas,
+    )
     config.max_age = ttl or 0.0
     config.max_msgs_per_subject = history
+    config.num_replicas = shape.replicas
     # JetStream requires the duplicate window to fit inside the max age.
     config.duplicate_window = min(120.0, ttl) if ttl else 120.0
     await js.update_stream(config)
     return kv
 
 
-async def _create_kv(
-    js: JetStreamContext, bucket: str, ttl: float | None, history: int, storage: StorageType
-) -> NatsKeyValue:
+async def _create_kv(js: JetStreamContext, bucket: str, shape: _Bucket) -> NatsKeyValue:
     try:
-        return await js.create_key_value(bucket=bucket, ttl=ttl, history=history, storage=storage)
+        return await js.create_key_value(
+            bucket=bucket,
+            ttl=shape.ttl,
+            history=shape.history,
+            storage=shape.storage,
+            replicas=shape.replicas,
+        )
     except nats.js.errors.BadRequestError as exc:
         if exc.err_code != STREAM_NAME_IN_USE:
             raise
     # Another process created it first with other settings: converge on ours.
-    return await _ensure_kv(js, bucket, ttl, history, storage)
+    return await _ensure_kv(js, bucket, shape)
