@@ -150,3 +150,19 @@ schemas = sa.Table(
     sa.Column("document", sa.JSON(), nullable=False),
     sa.Column("created_at", EpochMs(), nullable=False),
 )
+
+# Document collections of the generic API (/api/v1/{database}/{collection}) on SQL: one
+# JSON body per row. ``namespace`` is the database segment of the path (mysql, mongodb);
+# binary collation keeps ids and names case-sensitive, as MongoDB's are.
+documents = sa.Table(
+    "documents",
+    metadata,
+    sa.Column("namespace", sa.String(16), primary_key=True),
+    sa.Column("collection", sa.String(120), primary_key=True),
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("body", sa.JSON(), nullable=False),
+    sa.Column("created_at", EpochMs(), nullable=False),
+    sa.Column("updated_at", EpochMs(), nullable=False),
+    mysql_charset="utf8mb4",
+    mysql_collate="utf8mb4_bin",
+)
