@@ -51,6 +51,10 @@ def test_defaults_point_at_local_nats_and_sqlite_files() -> None:
     assert settings.log_level == "INFO"
 
 
+# The MONGODB_* replica-set settings' defaults, added to a MongoDB URL that leaves them unset.
+MONGO_DEFAULTS = "?w=majority&journal=true&readPreference=primary&retryWrites=true&retryReads=true"
+
+
 def test_core_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NATS_URL", "nats://nats.prod:4222")
     monkeypatch.setenv("MARKET_STORE_URL", "mongodb://mongo:27017/market")
@@ -64,7 +68,7 @@ def test_core_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
 
     assert (settings.nats_url, settings.market_store_url, settings.metadata_store_url) == (
         "nats://nats.prod:4222",
-        "mongodb://mongo:27017/market",
+        "mongodb://mongo:27017/market" + MONGO_DEFAULTS,
         "mysql+asyncmy://dm:pw@mysql:3306/meta",
     )
     assert (settings.metrics_port, settings.log_level, settings.shutdown_timeout) == (
@@ -80,7 +84,9 @@ def test_legacy_mongodb_url_selects_mongodb_for_market_data(
 ) -> None:
     monkeypatch.setenv("MONGODB_URL", "mongodb://legacy:27017/petrosa")
 
-    assert load_settings(CoreSettings).market_store_url == "mongodb://legacy:27017/petrosa"
+    assert load_settings(CoreSettings).market_store_url == (
+        "mongodb://legacy:27017/petrosa" + MONGO_DEFAULTS
+    )
 
 
 def test_legacy_mongodb_parts_build_a_url(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -95,7 +101,7 @@ def test_legacy_mongodb_parts_build_a_url(monkeypatch: pytest.MonkeyPatch) -> No
 
     assert (
         load_settings(CoreSettings).market_store_url
-        == "mongodb://dm:p%40ss@mongo.svc:27018/markets"
+        == "mongodb://dm:p%40ss@mongo.svc:27018/markets" + MONGO_DEFAULTS
     )
 
 

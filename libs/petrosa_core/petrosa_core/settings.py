@@ -10,7 +10,7 @@ import os
 import ssl
 from pathlib import Path
 from typing import Literal, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import pydantic
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
@@ -26,6 +26,9 @@ MONGO_SCHEMES = ("mongodb", "mongodb+srv")
 MARKET_STORE_SCHEMES = (*SQL_SCHEMES, *MONGO_SCHEMES)
 METADATA_STORE_SCHEMES = SQL_SCHEMES
 
+MongoReadPreference = Literal[
+    "primary", "primaryPreferred", "secondary", "secondaryPreferred", "nearest"
+]
 
 NATS_FILES = (
     "nats_nkey_seed_file",
@@ -160,6 +163,18 @@ class CoreSettings(NatsSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     shutdown_timeout: float = Field(10.0, gt=0)
 
+    # A MongoDB replica set: how a write is acknowledged, where reads go, what is retried.
+    # Options written in the market store URL itself win over these.
+    mongodb_replica_set: str = ""
+    # "majority" survives losing the primary; a number acknowledges on that many members.
+    mongodb_write_concern: str = Field("majority", pattern=r"^(majority|[0-9]{1,2})$")
+    mongodb_write_timeout_ms: int = Field(0, ge=0)  # 0: wait as long as the write takes
+    mongodb_journal: bool = True
+    mongodb_read_preference: MongoReadPreference = "primary"
+    mongodb_read_concern: Literal["", "local", "available", "majority", "linearizable"] = ""
+    mongodb_retry_writes: bool = True
+    mongodb_retry_reads: bool = True
+
     enable_leader_election: bool = True
     leader_election_heartbeat_interval: float = Field(5.0, gt=0)
     leader_election_timeout: float = Field(15.0, gt=0)
@@ -179,12 +194,32 @@ class CoreSettings(NatsSettings):
             object.__setattr__(self, "metadata_store_url", url)
         self._url_variables.update(market=market, metadata=metadata)
         _check_scheme(market, self.market_store_url, MARKET_STORE_SCHEMES)
+        if self.market_store_url.partition("://")[0].lower() in MONGO_SCHEMES:
+            url = with_options(self.market_store_url, self.mongodb_options())
+            object.__setattr__(self, "market_store_url", url)
         _check_scheme(metadata, self.metadata_store_url, METADATA_STORE_SCHEMES)
         if self.leader_election_heartbeat_interval >= self.leader_election_timeout:
             raise ValueError(
                 "LEADER_ELECTION_HEARTBEAT_INTERVAL must be shorter than LEADER_ELECTION_TIMEOUT"
             )
         return self
+
+    def mongodb_options(self) -> dict[str, str]:
+        """The ``MONGODB_*`` replica-set settings as MongoDB connection-string options."""
+        options = {
+            "w": self.mongodb_write_concern,
+            "journal": _flag(self.mongodb_journal),
+            "readPreference": self.mongodb_read_preference,
+            "retryWrites": _flag(self.mongodb_retry_writes),
+            "retryReads": _flag(self.mongodb_retry_reads),
+        }
+        if self.mongodb_replica_set:
+            options["replicaSet"] = self.mongodb_replica_set
+        if self.mongodb_write_timeout_ms:
+            options["wTimeoutMS"] = str(self.mongodb_write_timeout_ms)
+        if self.mongodb_read_concern:
+            options["readConcernLevel"] = self.mongodb_read_concern
+        return options
 
     def url_variable(self, store: Literal["market", "metadata"]) -> str:
         """The variable a store's URL came from: ``MARKET_STORE_URL``, ``MONGODB_URL``, ..."""
@@ -201,6 +236,21 @@ class CoreSettings(NatsSettings):
         if switch in type(self).model_fields and not getattr(self, switch):
             return switch.upper()
         return None
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def with_options(url: str, options: dict[str, str]) -> str:
+    """``url`` with each of ``options`` its query leaves unset (names compared in any case)."""
+    parts = urlsplit(url)
+    given = {name.lower() for name in parse_qs(parts.query, keep_blank_values=True)}
+    added = {name: value for name, value in options.items() if name.lower() not in given}
+    if not added:
+        return url
+    query = "&".join(q for q in (parts.query, urlencode(added)) if q)
+    return parts._replace(query=query).geturl()
 
 
 def _check_scheme(variable: str, url: str, schemes: tuple[str, ...]) -> None:
