@@ -1,10 +1,9 @@
-"""Static checks of the deployment files; no container engine or helm binary runs here."""
+"""Checks of docker-compose.yml and its NATS configuration; the charts are in tests/deploy."""
 
 from __future__ import annotations
 
 import importlib
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,7 +18,6 @@ from petrosa_core.settings import CoreSettings, NatsSettings, load_settings
 from tests.harness.servers import NatsServer, running
 
 ROOT = Path(__file__).resolve().parents[1]
-CHART = ROOT / "deploy" / "helm" / "petrosa-data-manager"
 COMPONENTS = ("ingestor", "auditor", "backfiller", "analytics", "api")
 INFRA = ("nats", "mongo", "mysql")
 # Read by petrosa_core.settings outside the fields, for the original service's deployments.
@@ -28,16 +26,7 @@ LEGACY_NAMES = {"MONGODB_URL"} | {
     for db in ("MONGODB", "MYSQL", "POSTGRES")
     for part in ("HOST", "PORT", "USER", "PASSWORD", "DB")
 }
-RANGED_TEMPLATES = ("deployment.yaml", "pdb.yaml", "configmap.yaml", "service.yaml")
 REQUIRED_VARIABLE = re.compile(r"\$\{(\w+):\?[^}]+\}")
-NATS_SECRET_ENV = ("NATS_USER", "NATS_PASSWORD", "NATS_TOKEN")
-NATS_FILE_ENV = (
-    "NATS_NKEY_SEED_FILE",
-    "NATS_CREDS_FILE",
-    "NATS_TLS_CA_FILE",
-    "NATS_TLS_CERT_FILE",
-    "NATS_TLS_KEY_FILE",
-)
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -78,11 +67,6 @@ def service_settings(component: str) -> list[type[CoreSettings]]:
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
     return load(ROOT / "docker-compose.yml")
-
-
-@pytest.fixture(scope="module")
-def values() -> dict[str, Any]:
-    return load(CHART / "values.yaml")
 
 
 def test_compose_runs_the_infrastructure_and_each_process_from_one_image(
@@ -216,40 +200,9 @@ def test_compose_limits_every_container(compose: dict[str, Any]) -> None:
         assert set(limits) == {"cpus", "memory"}, name
 
 
-def test_shared_settings_are_ones_the_core_reads(
-    compose: dict[str, Any], values: dict[str, Any]
-) -> None:
+def test_shared_settings_are_ones_the_core_reads(compose: dict[str, Any]) -> None:
     core = env_names(CoreSettings) | LEGACY_NAMES
     assert set(compose["x-app-env"]) - core == set()
-    assert set(values["config"]) - core == set()
-
-
-def template_env_names() -> set[str]:
-    """Env names the ConfigMap and Deployment templates write literally."""
-    names: set[str] = set()
-    for template in ("configmap.yaml", "deployment.yaml"):
-        text = (CHART / "templates" / template).read_text()
-        names |= set(re.findall(r"^\s+([A-Z][A-Z0-9_]+):", text, re.MULTILINE))
-        names |= set(re.findall(r"- name: ([A-Z][A-Z0-9_]+)$", text, re.MULTILINE))
-    return names
-
-
-def test_chart_templates_write_only_names_some_settings_read() -> None:
-    known = env_names(CoreSettings) | LEGACY_NAMES
-    for component in COMPONENTS:
-        for cls in service_settings(component):
-            known |= env_names(cls)
-    assert template_env_names() == {
-        "METRICS_PORT",
-        "SHUTDOWN_TIMEOUT",
-        "API_PORT",
-        "API_KEYS_FILE",
-        "MARKET_STORE_URL",
-        "METADATA_STORE_URL",
-        *NATS_SECRET_ENV,
-        *NATS_FILE_ENV,
-    }
-    assert template_env_names() <= known
 
 
 def interpolated(value: object) -> str:
@@ -261,35 +214,15 @@ def interpolated(value: object) -> str:
     )
 
 
-def chart_env(values: dict[str, Any], component: str) -> dict[str, str]:
-    """The environment the chart gives ``component``, as its ConfigMap and Secret set it."""
-    env = {**values["config"], **values["components"][component]["env"]}
-    env |= {"METRICS_PORT": str(values["ports"]["metrics"])}
-    env |= {"SHUTDOWN_TIMEOUT": str(values["shutdownTimeoutSeconds"])}
-    # The Secret holds the store URLs; any URL of a scheme the stores serve stands in.
-    env |= {
-        "MARKET_STORE_URL": "mongodb://from-the-secret:27017/db",
-        "METADATA_STORE_URL": "mysql+asyncmy://from-the-secret:3306/db",
-    }
-    if component == "api":
-        env |= {"API_PORT": str(values["ports"]["api"]), "API_KEYS_FILE": "mounted"}
-    return env
-
-
 @pytest.mark.parametrize("component", COMPONENTS)
-@pytest.mark.parametrize("source", ["compose", "chart"])
-def test_each_component_accepts_the_settings_it_is_given(
+def test_each_component_accepts_the_settings_compose_gives_it(
     component: str,
-    source: str,
     compose: dict[str, Any],
-    values: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
     classes = service_settings(component)
     env = {k: interpolated(v) for k, v in compose["services"][component]["environment"].items()}
-    if source == "chart":
-        env = chart_env(values, component)
     known = LEGACY_NAMES.union(*(env_names(cls) for cls in classes))
     assert set(env) - known == set()
     if "API_KEYS_FILE" in env:
@@ -359,103 +292,3 @@ def test_image_installs_the_locked_runtime_set_with_the_makefiles_uv() -> None:
     syncs = [line for line in build if line.startswith("RUN uv sync")]
     assert len(syncs) == 2
     assert all("--locked --no-dev" in line for line in syncs)
-
-
-def test_chart_metadata_matches_the_package() -> None:
-    chart = load(CHART / "Chart.yaml")
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert chart["apiVersion"] == "v2"
-    assert chart["name"] == CHART.name
-    assert chart["type"] == "application"
-    assert re.fullmatch(r"\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?", chart["version"])
-    assert chart["appVersion"] == project["version"]
-
-
-def test_values_size_every_component(values: dict[str, Any]) -> None:
-    components = values["components"]
-    assert sorted(components) == sorted(COMPONENTS)
-    for name in ("auditor", "analytics"):
-        assert components[name]["replicas"] == 2
-        assert components[name]["env"]["ENABLE_LEADER_ELECTION"] == "true"
-    for spec in components.values():
-        assert spec["enabled"] is True
-        assert (
-            set(spec["resources"]["requests"])
-            == set(spec["resources"]["limits"])
-            == {
-                "cpu",
-                "memory",
-            }
-        )
-        assert spec["pdb"] == {"maxUnavailable": 1}
-        drain = spec.get("preStopSleepSeconds", 0) + values["shutdownTimeoutSeconds"]
-        assert values["terminationGracePeriodSeconds"] > drain
-
-
-def test_values_probe_health_paths_as_the_image_user(values: dict[str, Any]) -> None:
-    assert values["probes"]["liveness"]["path"] == "/health/liveness"
-    assert values["probes"]["readiness"]["path"] == "/health/readiness"
-    assert values["podSecurityContext"]["runAsNonRoot"] is True
-    assert values["podSecurityContext"]["runAsUser"] == 10001
-    assert values["securityContext"]["readOnlyRootFilesystem"] is True
-    assert values["ports"] == {"api": 8000, "metrics": 9090}
-
-
-def test_chart_rolls_pods_by_secret_revision_without_hashing_the_secret(
-    values: dict[str, Any],
-) -> None:
-    deployment = (CHART / "templates" / "deployment.yaml").read_text()
-    annotations = deployment.split("annotations:", 1)[1].split("spec:", 1)[0]
-    assert "secret.yaml" not in deployment
-    assert annotations.count("sha256sum") == 1  # the ConfigMap's, which holds no secret
-    assert "petrosa/secret-revision: {{ $.Values.secrets.revision | toString | quote }}" in (
-        annotations
-    )
-    assert isinstance(values["secrets"]["revision"], str)
-
-
-def test_chart_takes_nats_credentials_from_the_secret_never_the_configmap(
-    values: dict[str, Any],
-) -> None:
-    deployment = (CHART / "templates" / "deployment.yaml").read_text()
-    configmap = (CHART / "templates" / "configmap.yaml").read_text()
-    for name in NATS_SECRET_ENV:
-        assert re.search(rf"- name: {name}\n\s+valueFrom:\n\s+secretKeyRef:\n", deployment)
-    for name in NATS_FILE_ENV:
-        assert re.search(rf"- name: {name}\n\s+value: /etc/petrosa/nats/", deployment)
-    assert re.search(
-        r"- name: nats-auth\n\s+secret:\n\s+secretName: \{\{ include \"pdm.secretName\"",
-        deployment,
-    )
-    assert not any(name in configmap for name in NATS_SECRET_ENV + NATS_FILE_ENV)
-    assert 'contains "@" (toString $.Values.config.NATS_URL)' in configmap
-    assert not set(values["config"]) & {*NATS_SECRET_ENV, *NATS_FILE_ENV}
-    assert "@" not in values["config"]["NATS_URL"]
-
-
-def test_chart_nats_modes_each_name_the_secret_keys_they_need(values: dict[str, Any]) -> None:
-    deployment = (CHART / "templates" / "deployment.yaml").read_text()
-    secret = (CHART / "templates" / "secret.yaml").read_text()
-    [modes] = re.findall(r"has \$nats.auth \(list ([^)]*)\)", deployment)
-    assert modes.split() == ['"none"', '"userPassword"', '"token"', '"nkey"', '"creds"']
-    assert values["nats"] == {"auth": "none", "tls": {"enabled": False, "clientCert": False}}
-    nats_keys = {key for key in values["secrets"]["keys"] if key.startswith("nats")}
-    assert nats_keys == {key for key in values["secrets"]["values"] if key.startswith("nats")}
-    for key in nats_keys:
-        assert f"$keys.{key}" in deployment or f'"{key}"' in deployment
-        assert f'set $needed "{key}" $v.{key}' in secret
-
-
-@pytest.mark.parametrize("template", RANGED_TEMPLATES)
-def test_per_component_templates_range_over_components(template: str) -> None:
-    text = (CHART / "templates" / template).read_text()
-    assert text.startswith("{{- range $name, $c := .Values.components }}\n{{- if $c.enabled }}")
-
-
-@pytest.mark.parametrize("template", sorted(p.name for p in (CHART / "templates").iterdir()))
-def test_template_actions_are_balanced(template: str) -> None:
-    text = (CHART / "templates" / template).read_text()
-    assert text.count("{{") == text.count("}}")
-    opened = re.findall(r"\{\{-?\s*(?:if|range|with|define|block)\s", text)
-    closed = re.findall(r"\{\{-?\s*end\s*-?\}\}", text)
-    assert len(opened) == len(closed)
