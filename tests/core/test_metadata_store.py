@@ -602,6 +602,6 @@ def test_public_surface() -> None:
     assert sorted(metadata_package.__all__) == [
         "ACTIVE_STATUSES", "BackfillJob", "CatalogFacts", "DatasetRecord", "FINAL_STATUSES",
         "Finding", "FindingIn", "FindingStatus", "HealthRecord", "JobStatus", "LineageRecord",
-        "MIGRATIONS", "MetadataStore", "SchemaRecord", "SyncResult", "VERSION_TABLE",
-        "catalog_facts", "check_schema",
+        "MIGRATIONS", "MetadataStore", "SCHEMA_STATUSES", "SCHEMA_STORES", "SchemaRecord",
+        "SyncResult", "VERSION_TABLE", "canonical", "catalog_facts", "check_schema", "fingerprint",
     ]  # fmt: skip

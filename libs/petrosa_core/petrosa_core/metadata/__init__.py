@@ -15,12 +15,15 @@ from petrosa_core.metadata._records import (
     SchemaRecord,
     SyncResult,
 )
+from petrosa_core.metadata._schemas import SCHEMA_STATUSES, SCHEMA_STORES, canonical, fingerprint
 from petrosa_core.metadata.store import MIGRATIONS, VERSION_TABLE, MetadataStore
 
 __all__ = [
     "ACTIVE_STATUSES",
     "FINAL_STATUSES",
     "MIGRATIONS",
+    "SCHEMA_STATUSES",
+    "SCHEMA_STORES",
     "VERSION_TABLE",
     "BackfillJob",
     "CatalogFacts",
@@ -34,6 +37,8 @@ __all__ = [
     "MetadataStore",
     "SchemaRecord",
     "SyncResult",
+    "canonical",
     "catalog_facts",
     "check_schema",
+    "fingerprint",
 ]

@@ -1,4 +1,4 @@
-"""The dataset catalog, its lineage, and the JSON Schema registry."""
+"""The dataset catalog, its lineage, and what makes a JSON Schema acceptable."""
 
 from __future__ import annotations
 
@@ -10,13 +10,8 @@ import sqlalchemy as sa
 
 from petrosa_core.errors import ValidationError
 from petrosa_core.metadata._base import SqlBase, check_text, inserted_id
-from petrosa_core.metadata._records import (
-    DatasetRecord,
-    JsonObject,
-    LineageRecord,
-    SchemaRecord,
-)
-from petrosa_core.metadata._tables import datasets, lineage_records, schemas
+from petrosa_core.metadata._records import DatasetRecord, JsonObject, LineageRecord
+from petrosa_core.metadata._tables import datasets, lineage_records
 from petrosa_core.models import DatasetId, DatasetKind
 
 DRAFT_07 = "http://json-schema.org/draft-07/schema"
@@ -192,33 +187,3 @@ class CatalogOps(SqlBase):
         """What was produced from ``source`` (downstream), oldest first."""
         query = sa.select(lineage_records).where(lineage_records.c.source == str(source))
         return await self._all(LineageRecord, query.order_by(lineage_records.c.id))
-
-    async def register_schema(self, name: str, version: int, schema: JsonObject) -> bool:
-        """Store a draft-07 schema; True if new, False if this exact document is already there.
-
-        A different document under an existing (name, version) is refused: versions are final.
-        """
-        check_text("schema_name", name, 128)
-        if version < 1:
-            raise ValidationError("bad_schema_version", "versions start at 1")
-        check_schema(schema)
-        row = {"name": name, "version": version, "document": schema, "created_at": self._clock()}
-        if await self._insert_new(schemas, row):
-            return True
-        existing = await self.get_schema(name, version)
-        if existing is None or existing.document != schema:
-            raise ValidationError("schema_version_exists", f"{name} v{version} differs")
-        return False
-
-    async def get_schema(self, name: str, version: int | None = None) -> SchemaRecord | None:
-        """One version of a schema, or its latest when ``version`` is None."""
-        query = sa.select(schemas).where(schemas.c.name == name)
-        if version is not None:
-            query = query.where(schemas.c.version == version)
-        return await self._one(SchemaRecord, query.order_by(schemas.c.version.desc()))
-
-    async def list_schemas(self) -> list[SchemaRecord]:
-        """Every version of every schema, by name then version."""
-        return await self._all(
-            SchemaRecord, sa.select(schemas).order_by(schemas.c.name, schemas.c.version)
-        )

@@ -138,9 +138,19 @@ class BackfillJob(msgspec.Struct, frozen=True):
 
 
 class SchemaRecord(msgspec.Struct, frozen=True):
-    """A registered JSON Schema (draft-07) document."""
+    """One version of a registered JSON Schema (draft-07) document.
 
+    ``store`` is the store whose records it describes (``mysql`` or ``mongodb``);
+    ``status`` is ``active`` or ``deprecated`` (versions are never erased).
+    """
+
+    store: str
     name: str
     version: int
     document: JsonObject
+    fingerprint: str
+    description: str
+    status: str
+    describes: str | None
     created_at: int
+    updated_at: int

@@ -145,10 +145,31 @@ backfill_jobs = sa.Table(
 schemas = sa.Table(
     "schemas",
     metadata,
+    # The store whose records the schema describes: ``mysql`` or ``mongodb``.
+    sa.Column("store", sa.String(16), primary_key=True),
     sa.Column("name", sa.String(128), primary_key=True),
     sa.Column("version", sa.Integer(), primary_key=True, autoincrement=False),
     sa.Column("document", sa.JSON(), nullable=False),
+    # sha256 of the canonical document: an identical registration finds its version by it.
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("description", sa.String(1024), nullable=False, server_default=""),
+    sa.Column("status", sa.String(16), nullable=False, server_default="active"),
+    # A dataset kind or id (``candles``, ``candles:BTCUSDT:1m``) whose records it describes.
+    sa.Column("describes", sa.String(DATASET_ID), nullable=True),
     sa.Column("created_at", EpochMs(), nullable=False),
+    sa.Column("updated_at", EpochMs(), nullable=False),
+    sa.Index("ix_schemas_fingerprint", "store", "name", "fingerprint"),
+    sa.Index("ix_schemas_describes", "describes"),
+)
+
+# A schema name's own compatibility mode, when it has one (otherwise the registry default).
+schema_subjects = sa.Table(
+    "schema_subjects",
+    metadata,
+    sa.Column("store", sa.String(16), primary_key=True),
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("compatibility", sa.String(32), nullable=False),
+    sa.Column("updated_at", EpochMs(), nullable=False),
 )
 
 # Document collections of the generic API (/api/v1/{database}/{collection}) on SQL: one

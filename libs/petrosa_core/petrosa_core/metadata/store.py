@@ -18,13 +18,14 @@ from petrosa_core.errors import StoreError
 from petrosa_core.metadata._audit import AuditOps
 from petrosa_core.metadata._catalog import CatalogOps
 from petrosa_core.metadata._jobs import JobOps
+from petrosa_core.metadata._schemas import SchemaOps
 from petrosa_core.times import Clock, now_ms
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "metadata_alembic_version"
 
 
-class MetadataStore(CatalogOps, AuditOps, JobOps):
+class MetadataStore(CatalogOps, AuditOps, JobOps, SchemaOps):
     """Every metadata operation the services need; each call is its own short transaction."""
 
     @classmethod
