@@ -15,6 +15,7 @@ from petrosa_analytics.metrics._registry import (
     compute_all,
 )
 from petrosa_analytics.metrics._result import MetricResult
+from petrosa_analytics.metrics._volume import trade_delta
 
 __all__ = [
     "DEFAULT_WINDOWS",
@@ -27,4 +28,5 @@ __all__ = [
     "compute_all",
     "correlation",
     "rolling_correlation",
+    "trade_delta",
 ]
