@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -25,33 +24,11 @@ from tests.core.market_samples import (
     T0,
     TRADES,
     candle,
-    csv_candles,
     depth,
     read_all,
     trade,
 )
 from tests.harness.servers import free_port
-
-_URL_FIXTURES = {"sqlite": "sqlite_url", "mariadb": "mysql_url", "mongo": "mongo_url"}
-
-
-@pytest.fixture(params=list(_URL_FIXTURES))
-def market_url(request: pytest.FixtureRequest) -> str:
-    return str(request.getfixturevalue(_URL_FIXTURES[request.param]))
-
-
-@pytest.fixture
-async def store(market_url: str) -> AsyncIterator[MarketStore]:
-    opened = await open_market_store(market_url)
-    try:
-        yield opened
-    finally:
-        await opened.close()
-
-
-@pytest.fixture
-def xrp_5m(shared_data: Path) -> list[Candle]:
-    return csv_candles(shared_data / "xrpusdt_perp_5m_klines.csv", "5m", 5 * MIN)
 
 
 @pytest.mark.parametrize("name", list(ROUND_TRIP))
@@ -453,7 +430,7 @@ async def test_pool_status_names_the_backend_without_touching_it(market_url: str
     assert status["backend"] == backend[market_url.partition("://")[0]]
 
 
-@pytest.mark.parametrize("backend", list(_URL_FIXTURES))
+@pytest.mark.parametrize("backend", ["sqlite", "mariadb", "mongo"])
 async def test_unreachable_store_raises_store_unavailable(backend: str, tmp_path: Path) -> None:
     with pytest.raises(StoreUnavailable):
         opened = await open_market_store(_unreachable_url(backend, tmp_path))

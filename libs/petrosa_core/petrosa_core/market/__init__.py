@@ -2,6 +2,7 @@
 
 from petrosa_core.errors import ConfigError
 from petrosa_core.market._rules import MAX_LIMIT
+from petrosa_core.market.columns import ArrowPage, arrow_schema
 from petrosa_core.market.duplicates import (
     DuplicateGroup,
     DuplicateScanner,
@@ -50,6 +51,7 @@ def open_duplicate_scanner(url: str) -> DuplicateScanner | None:
 
 __all__ = [
     "MAX_LIMIT",
+    "ArrowPage",
     "DatasetInfo",
     "DuplicateGroup",
     "DuplicateScanner",
@@ -59,6 +61,7 @@ __all__ = [
     "Page",
     "Removal",
     "WriteResult",
+    "arrow_schema",
     "open_duplicate_scanner",
     "open_market_store",
 ]

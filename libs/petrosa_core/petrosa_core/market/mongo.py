@@ -7,8 +7,8 @@ with a partial query engine (nx-27017 in the tests) behave like MongoDB itself.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from pymongo import AsyncMongoClient, InsertOne, ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
@@ -37,9 +37,14 @@ from petrosa_core.market._mongo_ranges import (
     split_exact,
     time_filter,
 )
+from petrosa_core.market._mongo_scan import scan_window
 from petrosa_core.market._rules import check_batch, check_limit, check_order, check_trade_type
+from petrosa_core.market.columns import BATCH_ROWS, ArrowPage, conform, select_schema
 from petrosa_core.market.protocol import DatasetInfo, Order, Page, WriteResult
 from petrosa_core.models import KIND_SPECS, DatasetId, DatasetKind, Record
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 # Keeps each ``$in`` lookup well under the bound-parameter cap of SQLite-backed servers.
 _LOOKUP_CHUNK = 1_000
@@ -86,6 +91,15 @@ def _write_op(kind: DatasetKind, record: Record) -> InsertOne[Document] | Replac
         return InsertOne(to_document(record))
     guard = {"_id": document_id(record), "is_closed": {"$ne": True}}
     return ReplaceOne(guard, to_document(record), upsert=True)
+
+
+def _position_of(kind: DatasetKind, table: pa.Table, row: int) -> tuple[int | str, ...]:
+    """The (time, key...) position of a table row, as ``position`` gives a document's."""
+    values: list[int | str] = []
+    for name in KIND_SPECS[kind].order_fields:
+        value = table.column(name)[row]
+        values.append(int(value.value) if name.endswith("_time") else value.as_py())
+    return tuple(values)
 
 
 class MongoMarketStore:
@@ -144,6 +158,63 @@ class MongoMarketStore:
         more = len(docs) > limit
         next_cursor = encode_cursor(order, position(kind, docs[limit - 1])) if more else None
         return Page(records, next_cursor)
+
+    @_translated
+    async def scan(
+        self,
+        dataset: DatasetId,
+        start: int | None = None,
+        end: int | None = None,
+        *,
+        order: Order = "asc",
+        limit: int | None = 1000,
+        cursor: str | None = None,
+        trade_type: str | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> ArrowPage:
+        check_order(order)
+        check_trade_type(dataset, trade_type)
+        select_schema(dataset.kind, columns)
+        if limit is not None and limit < 1:
+            check_limit(limit)
+        kind = dataset.kind
+        after = None if cursor is None else decode_cursor(cursor, order, position_types(kind))
+        window = Window(dataset, start, end, order, after, trade_type)
+        want = None if limit is None else limit + 1
+        table = await scan_window(self._collection(dataset), window, want)
+        table = conform(table, select_schema(kind, None))
+        next_cursor = None
+        if limit is not None and table.num_rows > limit:
+            table = table.slice(0, limit)
+            next_cursor = encode_cursor(order, _position_of(kind, table, limit - 1))
+        return ArrowPage(table if columns is None else table.select(list(columns)), next_cursor)
+
+    async def scan_batches(
+        self,
+        dataset: DatasetId,
+        start: int | None = None,
+        end: int | None = None,
+        *,
+        trade_type: str | None = None,
+        columns: Sequence[str] | None = None,
+        batch_rows: int = BATCH_ROWS,
+    ) -> AsyncIterator[pa.Table]:
+        cursor = None
+        while True:
+            page = await self.scan(
+                dataset,
+                start,
+                end,
+                limit=batch_rows,
+                cursor=cursor,
+                trade_type=trade_type,
+                columns=columns,
+            )
+            if page.table.num_rows or cursor is None:
+                yield page.table
+            cursor = page.next_cursor
+            if cursor is None:
+                return
 
     @_translated
     async def latest(self, dataset: DatasetId, n: int = 1) -> list[Record]:

@@ -6,12 +6,16 @@ time field (``models.KIND_SPECS``); ``None`` leaves that side open.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal, Protocol
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import msgspec
 
+from petrosa_core.market.columns import BATCH_ROWS, ArrowPage
 from petrosa_core.models import DatasetId, Record
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 Order = Literal["asc", "desc"]
 
@@ -75,6 +79,42 @@ class MarketStore(Protocol):
         Trades break a (time, id) tie by trade type, "agg" before "raw". ``limit`` is
         1..10000 and ``trade_type`` ("agg"/"raw") applies to trades only, else
         ``ValidationError``; a cursor this dataset did not issue raises ``bad_cursor``.
+        """
+        ...
+
+    async def scan(
+        self,
+        dataset: DatasetId,
+        start: int | None = None,
+        end: int | None = None,
+        *,
+        order: Order = "asc",
+        limit: int | None = 1000,
+        cursor: str | None = None,
+        trade_type: str | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> ArrowPage:
+        """``query``'s rows, order and cursors as one Arrow table (``columns.arrow_schema``).
+
+        ``limit`` has no upper bound here and ``None`` reads the whole range; ``columns``
+        picks and orders columns (``ValidationError("bad_columns")`` for an unknown one).
+        Read natively into Arrow by each backend, without a Python object per row.
+        """
+        ...
+
+    def scan_batches(
+        self,
+        dataset: DatasetId,
+        start: int | None = None,
+        end: int | None = None,
+        *,
+        trade_type: str | None = None,
+        columns: Sequence[str] | None = None,
+        batch_rows: int = BATCH_ROWS,
+    ) -> AsyncIterator[pa.Table]:
+        """The range in ascending tables of at most ``batch_rows`` rows, for bounded memory.
+
+        An empty range yields one empty table, so a consumer always sees the schema.
         """
         ...
 

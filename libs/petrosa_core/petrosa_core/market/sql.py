@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, NamedTuple, cast
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -22,13 +23,24 @@ from petrosa_core._sql import create_engine, describe_pool, mysql_code, translat
 from petrosa_core.errors import StoreError, StoreUnavailable
 from petrosa_core.intervals import DAY_MS, FIXED_INTERVAL_MS
 from petrosa_core.market import _sql_query as q
-from petrosa_core.market._rules import check_batch, check_limit, check_order
+from petrosa_core.market import _sql_scan
+from petrosa_core.market._rules import check_batch, check_limit, check_order, check_trade_type
 from petrosa_core.market._sql_tables import CODECS, TABLES
 from petrosa_core.market._sql_writes import row_writer
+from petrosa_core.market.columns import (
+    BATCH_ROWS,
+    ArrowPage,
+    empty_table,
+    records_to_table,
+    select_schema,
+)
 from petrosa_core.market.protocol import DatasetInfo, Order, Page, WriteResult
 from petrosa_core.migrations import upgrade
 from petrosa_core.models import KIND_SPECS, Candle, DatasetId, DatasetKind, Record
 from petrosa_core.times import to_ms, to_naive_utc
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "market_alembic_version"
@@ -54,6 +66,7 @@ class SqlMarketStore:
         self._engine = engine
         self._sqlite = engine.dialect.name == "sqlite"
         self._rows = row_writer(engine.dialect)
+        self._columnar = _sql_scan.reader_for(engine)
 
     @classmethod
     async def open(cls, url: str, *, migrate: bool = True) -> SqlMarketStore:
@@ -149,6 +162,98 @@ class SqlMarketStore:
         more = len(rows) > limit
         return Page(records, q.encode_cursor(dataset.kind, records[-1]) if more else None)
 
+    async def scan(
+        self,
+        dataset: DatasetId,
+        start: int | None = None,
+        end: int | None = None,
+        *,
+        order: Order = "asc",
+        limit: int | None = 1000,
+        cursor: str | None = None,
+        trade_type: str | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> ArrowPage:
+        check_order(order)
+        check_trade_type(dataset, trade_type)
+        select_schema(dataset.kind, columns)
+        if limit is not None and limit < 1:
+            check_limit(limit)
+        if self._columnar is None:
+            return await self._scan_rows(
+                dataset, start, end, order, limit, cursor, trade_type, columns
+            )
+        with translated():
+            stmt = _sql_scan.statement(
+                dataset,
+                start,
+                end,
+                order=order,
+                limit=None if limit is None else limit + 1,
+                cursor=cursor,
+                trade_type=trade_type,
+                flag_nulls=self._sqlite,
+            )
+        table = _sql_scan.finish(await self._columnar.fetch(stmt), dataset.kind)
+        next_cursor = None
+        if limit is not None and table.num_rows > limit:
+            table = table.slice(0, limit)
+            next_cursor = _cursor_of(dataset.kind, table, limit - 1)
+        return ArrowPage(table if columns is None else table.select(list(columns)), next_cursor)
+
+    async def _scan_rows(
+        self,
+        dataset: DatasetId,
+        start: int | None,
+        end: int | None,
+        order: Order,
+        limit: int | None,
+        cursor: str | None,
+        trade_type: str | None,
+        columns: Sequence[str] | None,
+    ) -> ArrowPage:
+        """An in-memory database, which no reader process can open: rows, then Arrow."""
+        records: list[Record] = []
+        while limit is None or len(records) < limit:
+            want = MAX_QUERY if limit is None else min(MAX_QUERY, limit - len(records))
+            page = await self.query(
+                dataset, start, end, order=order, limit=want, cursor=cursor, trade_type=trade_type
+            )
+            records.extend(page.records)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        if not records:
+            return ArrowPage(empty_table(dataset.kind, columns), None)
+        return ArrowPage(records_to_table(dataset.kind, records, columns), cursor)
+
+    async def scan_batches(
+        self,
+        dataset: DatasetId,
+        start: int | None = None,
+        end: int | None = None,
+        *,
+        trade_type: str | None = None,
+        columns: Sequence[str] | None = None,
+        batch_rows: int = BATCH_ROWS,
+    ) -> AsyncIterator[pa.Table]:
+        cursor = None
+        while True:
+            page = await self.scan(
+                dataset,
+                start,
+                end,
+                limit=batch_rows,
+                cursor=cursor,
+                trade_type=trade_type,
+                columns=columns,
+            )
+            if page.table.num_rows or cursor is None:
+                yield page.table
+            cursor = page.next_cursor
+            if cursor is None:
+                return
+
     async def latest(self, dataset: DatasetId, n: int = 1) -> list[Record]:
         return (await self.query(dataset, order="desc", limit=n)).records
 
@@ -203,6 +308,8 @@ class SqlMarketStore:
         return describe_pool(self._engine)
 
     async def close(self) -> None:
+        if isinstance(self._columnar, _sql_scan.SqliteReaders):
+            self._columnar.close()
         await self._engine.dispose()
 
     @asynccontextmanager
@@ -223,6 +330,19 @@ class SqlMarketStore:
                 await conn.exec_driver_sql("BEGIN IMMEDIATE")
             yield conn
             await conn.commit()
+
+
+# Rows per query page when an in-memory database is scanned row by row.
+MAX_QUERY = 10_000
+
+
+def _cursor_of(kind: DatasetKind, table: pa.Table, row: int) -> str:
+    """The cursor ``query`` would hand out after the table's row ``row``."""
+    values = {}
+    for name in KIND_SPECS[kind].order_fields:
+        value = table.column(name)[row]
+        values[name] = value.value if name.endswith("_time") else value.as_py()
+    return q.encode_cursor(kind, cast(Record, SimpleNamespace(**values)))
 
 
 class _Plan(NamedTuple):
