@@ -94,7 +94,6 @@ def test_compose_healthchecks_probe_readiness_on_each_process_port(compose: dict
 
 def test_compose_nats_keeps_jetstream_on_a_volume(compose: dict[str, Any]) -> None:
     nats = compose["services"]["nats"]
-    assert nats["image"].startswith("nats:2.10")
     command = nats["command"]
     store_dir = command[command.index("-sd") + 1]
     assert "-js" in command
