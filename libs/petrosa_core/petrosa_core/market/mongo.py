@@ -16,6 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from petrosa_core.errors import StoreUnavailable
+from petrosa_core.market._mongo_analytics import MongoAnalytics
 from petrosa_core.market._mongo_batch import plan_batch
 from petrosa_core.market._mongo_client import classified, open_database, translated
 from petrosa_core.market._mongo_layout import (
@@ -102,7 +103,7 @@ def _position_of(kind: DatasetKind, table: pa.Table, row: int) -> tuple[int | st
     return tuple(values)
 
 
-class MongoMarketStore:
+class MongoMarketStore(MongoAnalytics):
     """MarketStore on MongoDB with the original service's collection layout."""
 
     def __init__(self, client: AsyncMongoClient[Document], database: AsyncDatabase[Document]):

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import msgspec
 
+from petrosa_core.market.analytics import AnalyticsResult, AnalyticsRound
 from petrosa_core.market.columns import BATCH_ROWS, ArrowPage
 from petrosa_core.models import DatasetId, Record
 
@@ -150,6 +151,39 @@ class MarketStore(Protocol):
 
     async def datasets(self) -> list[DatasetInfo]:
         """Every dataset that holds records, with its count and first and last time."""
+        ...
+
+    async def write_analytics(
+        self, results: Sequence[AnalyticsResult], done: AnalyticsRound | None = None
+    ) -> int:
+        """Store results, replacing any at the same key; with ``done``, mark its round.
+
+        The round is marked only once its results are stored (in one transaction on SQL);
+        a second mark of the same dataset and round is ignored. Returns the results stored.
+        """
+        ...
+
+    async def latest_analytics(
+        self,
+        dataset: DatasetId,
+        family: str,
+        *,
+        method: str | None = None,
+        window: int | None = None,
+    ) -> list[AnalyticsResult]:
+        """For each (method, window) of ``family`` on ``dataset``, the newest stored result."""
+        ...
+
+    async def analytics_history(
+        self, dataset: DatasetId, family: str, method: str, window: int, *, limit: int = 100
+    ) -> list[AnalyticsResult]:
+        """The stored results of one metric, newest first."""
+        ...
+
+    async def analytics_rounds(
+        self, round_id: str, dataset: DatasetId | None = None
+    ) -> list[AnalyticsRound]:
+        """The datasets round ``round_id`` has finished (only ``dataset``, if given)."""
         ...
 
     async def ping(self) -> None:

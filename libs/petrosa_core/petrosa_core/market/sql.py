@@ -25,6 +25,7 @@ from petrosa_core.intervals import DAY_MS, FIXED_INTERVAL_MS
 from petrosa_core.market import _sql_query as q
 from petrosa_core.market import _sql_scan
 from petrosa_core.market._rules import check_batch, check_limit, check_order, check_trade_type
+from petrosa_core.market._sql_analytics import SqlAnalytics
 from petrosa_core.market._sql_tables import CODECS, TABLES
 from petrosa_core.market._sql_writes import row_writer
 from petrosa_core.market.columns import (
@@ -59,7 +60,7 @@ _retry_deadlocks = retry(
 )
 
 
-class SqlMarketStore:
+class SqlMarketStore(SqlAnalytics):
     """A MarketStore over one SQLAlchemy async engine; open it with ``await open(url)``."""
 
     def __init__(self, engine: AsyncEngine) -> None:
