@@ -122,6 +122,11 @@ _ERROR_EXAMPLES: dict[int, tuple[str, str, str]] = {
     401: ("No or wrong API key", "missing_api_key", "this endpoint needs an API key"),
     403: ("Key lacks the scope", "insufficient_scope", "this key lacks the 'write' scope"),
     404: ("Unknown resource", "unknown_dataset", "no dataset candles:FOOUSDT:1m"),
+    409: (
+        "Conflicts with what is stored",
+        "incompatible_schema",
+        "the schema breaks BACKWARD compatibility (1 change(s)): ...",
+    ),
     413: (
         "Body too large",
         "body_too_large",
