@@ -159,6 +159,37 @@ class NatsCluster:
         self.node(server_name).start()
 
 
+REDIS_HELP = "redis-server not found: `apt-get install -y redis-server` (the tests start their own)"
+
+
+class RedisServer:
+    """A private redis-server on a free port, without persistence: never the system one."""
+
+    def __init__(self, workdir: Path) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.binary = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/bin")
+        self.workdir = workdir
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        if self.binary is None:
+            raise RuntimeError(REDIS_HELP)
+        cmd = [self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", ""]
+        cmd += ["--appendonly", "no", "--dir", str(self.workdir)]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        wait_for_port(self.port, proc=self.proc)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop(self.proc)
+            self.proc = None
+
+
 class MongoWireServer:
     """``nx-27017``, a MongoDB wire-protocol server, in memory."""
 
@@ -328,7 +359,7 @@ def _mysql_admin(
     return True
 
 
-Server = TypeVar("Server", NatsServer, NatsCluster, MongoWireServer, MariaDB)
+Server = TypeVar("Server", NatsServer, NatsCluster, MongoWireServer, MariaDB, RedisServer)
 
 
 @contextlib.contextmanager

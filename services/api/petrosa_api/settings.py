@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 
 from petrosa_api.auth import ApiKey, parse_key_entries
+from petrosa_api.shared_ratelimit import STORAGE_SCHEMES
 from petrosa_core import contracts
 from petrosa_core.settings import CoreSettings
 
@@ -30,6 +31,9 @@ class ApiSettings(CoreSettings):
     api_rate_limit_per_minute: int = Field(1200, ge=0)
     # How many requests a quiet client may send at once before the per-minute rate applies.
     api_rate_limit_burst: int = Field(60, ge=1)
+    # Where the limits are counted: memory:// on each replica alone (the embedded default),
+    # redis://host:port/db to hold each client to one limit across every replica.
+    api_rate_limit_storage: str = "memory://"
     # Wrong keys per client address: a burst for typos, then a trickle; beyond it, 429.
     api_failed_key_burst: int = Field(10, ge=1)
     api_failed_keys_per_minute: int = Field(6, ge=1)
@@ -50,6 +54,14 @@ class ApiSettings(CoreSettings):
     def _file_exists(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
             raise ValueError(f"no such file: {value}")
+        return value
+
+    @field_validator("api_rate_limit_storage")
+    @classmethod
+    def _known_storage(cls, value: str) -> str:
+        scheme = value.partition("://")[0].lower() if "://" in value else ""
+        if scheme not in STORAGE_SCHEMES:
+            raise ValueError("use memory:// or redis://host:port/db (rediss:// for TLS)")
         return value
 
     @field_validator("api_keys")

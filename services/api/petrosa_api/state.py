@@ -9,6 +9,7 @@ from petrosa_api.cache import TtlCache
 from petrosa_api.dataset_catalog import Catalog
 from petrosa_api.ratelimit import RateLimiter
 from petrosa_api.settings import ApiSettings
+from petrosa_api.shared_ratelimit import SharedRateLimiter, open_storage
 from petrosa_core.bus import Bus
 from petrosa_core.market import MarketStore
 from petrosa_core.metadata import MetadataStore
@@ -32,9 +33,23 @@ class ApiState:
     metadata: MetadataStore | None = None
     catalog: Catalog | None = None
     bus: Bus | None = None
+    # Counts requests across replicas (API_RATE_LIMIT_STORAGE=redis://); None: ``limiter``.
+    shared_limiter: SharedRateLimiter | None = None
 
     @classmethod
     def create(cls, settings: ApiSettings, runtime: Runtime) -> ApiState:
+        state = cls._create(settings, runtime)
+        if not settings.api_rate_limit_storage.lower().startswith("memory://"):
+            state.shared_limiter = SharedRateLimiter(
+                open_storage(settings.api_rate_limit_storage),
+                settings.api_rate_limit_per_minute,
+                settings.api_rate_limit_burst,
+                fallback=state.limiter,
+            )
+        return state
+
+    @classmethod
+    def _create(cls, settings: ApiSettings, runtime: Runtime) -> ApiState:
         return cls(
             settings=settings,
             runtime=runtime,

@@ -99,9 +99,10 @@ BusDep = Annotated[Bus, Depends(get_bus)]
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is asking: a matched key, or nobody (``key`` is None)."""
+    """Who is asking: a matched key, or nobody (``key`` is None); ``rate_key`` is counted."""
 
     key: ApiKey | None
+    rate_key: str = ""
 
 
 def _presented_key(request: Request) -> str:
@@ -117,7 +118,20 @@ def identify(request: Request) -> Caller:
     presented = _presented_key(request)
     client = request.client.host if request.client else "unknown"
     key = _matching_key(state, presented, client) if presented else None
-    wait = state.limiter.acquire(f"key:{key.ident}" if key else f"ip:{client}")
+    caller = Caller(key, f"key:{key.ident}" if key else f"ip:{client}")
+    if state.shared_limiter is None:
+        _refuse_when_limited(state, state.limiter.acquire(caller.rate_key))
+    return caller
+
+
+async def count_across_replicas(request: Request, caller: Caller) -> None:
+    """Spend ``caller``'s request in the limit every replica shares, when one is configured."""
+    state = state_of(request)
+    if state.shared_limiter is not None:
+        _refuse_when_limited(state, await state.shared_limiter.acquire(caller.rate_key))
+
+
+def _refuse_when_limited(state: ApiState, wait: float) -> None:
     if wait > 0:
         raise ApiError(
             429,
@@ -126,7 +140,6 @@ def identify(request: Request) -> Caller:
             "slow down and retry after the Retry-After seconds",
             {"Retry-After": retry_after_header(wait)},
         )
-    return Caller(key)
 
 
 def _matching_key(state: ApiState, presented: str, client: str) -> ApiKey:
@@ -171,6 +184,7 @@ def _admit(state: ApiState, caller: Caller, scope: Scope) -> None:
 async def read_access(request: Request) -> Caller:
     """Admit reads: open unless API_REQUIRE_AUTH_FOR_READS, and always rate limited."""
     caller = identify(request)
+    await count_across_replicas(request, caller)
     state = state_of(request)
     if state.settings.api_require_auth_for_reads:
         _admit(state, caller, Scope.READ)
@@ -185,6 +199,7 @@ async def write_access(
 ) -> Caller:
     """Admit callers whose key holds the write scope (the security schemes document it)."""
     caller = identify(request)
+    await count_across_replicas(request, caller)
     _admit(state_of(request), caller, Scope.WRITE)
     request.scope[_ADMITTED] = caller
     return caller
