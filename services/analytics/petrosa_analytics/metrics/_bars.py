@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,7 +27,10 @@ FLOAT_COLUMNS = (
     "taker_buy_base_volume",
     "taker_buy_quote_volume",
 )
-OPTIONAL_COLUMNS = frozenset(FLOAT_COLUMNS[4:]) | {"trade_count"}
+COLUMNS = ("open_time", *FLOAT_COLUMNS, "trade_count")
+# A tail shorter than this share of its dataset computes its own logs rather than the whole
+# dataset's: the engine's usual 20-bar window of a million-bar history must not pay for 1M logs.
+SHARED_DERIVED_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -44,17 +48,21 @@ class Bars:
     taker_buy_base_volume: FloatArray
     taker_buy_quote_volume: FloatArray
     trade_count: IntArray
+    # Log prices and adjacency of the whole dataset, computed once and shared by its tails.
+    _derived: _Derived = field(init=False, repr=False, compare=False)
+    _offset: int = field(default=0, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.interval_ms <= 0:
             raise ValueError(f"interval_ms must be positive, got {self.interval_ms}")
         n = self.open_time.shape[0]
-        for f in fields(self)[1:]:
-            column = getattr(self, f.name)
+        for name in COLUMNS:
+            column = getattr(self, name)
             if column.ndim != 1 or column.shape[0] != n:
-                raise ValueError(f"column {f.name} has shape {column.shape}, expected ({n},)")
+                raise ValueError(f"column {name} has shape {column.shape}, expected ({n},)")
         if n > 1 and not bool(np.all(np.diff(self.open_time) > 0)):
             raise ValueError("open_time must be strictly ascending (sorted, no duplicates)")
+        object.__setattr__(self, "_derived", _Derived(self))
 
     def __len__(self) -> int:
         return int(self.open_time.shape[0])
@@ -70,7 +78,7 @@ class Bars:
         A left-out float column is NaN ("not recorded"), so a metric that needs it answers
         None with a reason instead of computing on invented zeros; a left-out trade count is 0.
         """
-        unknown = set(columns) - {f.name for f in fields(cls)}
+        unknown = set(columns) - set(COLUMNS)
         if unknown:
             raise ValueError(f"unknown columns {sorted(unknown)}")
         missing = {"open_time", "open", "high", "low", "close"} - set(columns)
@@ -99,32 +107,94 @@ class Bars:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        if "is_closed" in table.column_names:
-            table = table.filter(pc.fill_null(pc.equal(table["is_closed"], True), False))
         columns: dict[str, Any] = {}
-        for name in ("open_time", *FLOAT_COLUMNS, "trade_count"):
+        for name in COLUMNS:
             if name not in table.column_names:
                 continue
             column = table[name]
             if pa.types.is_timestamp(column.type):
                 column = pc.cast(pc.cast(column, pa.timestamp("ms", tz="UTC")), pa.int64())
-            if name in ("open_time", "trade_count"):
+            if name in ("open_time", "trade_count") and column.null_count:
                 column = pc.fill_null(column, 0)
             columns[name] = column.to_numpy()
+        if "is_closed" in table.column_names:
+            # Masking the numpy columns costs a tenth of filtering the Arrow table.
+            is_closed = table["is_closed"]
+            if is_closed.null_count:
+                is_closed = pc.fill_null(is_closed, False)
+            closed = is_closed.to_numpy()
+            if not closed.all():
+                columns = {name: values[closed] for name, values in columns.items()}
         return cls.from_columns(interval_ms, **columns)
 
     def tail(self, count: int) -> Bars:
         """The last ``count`` bars (all when fewer)."""
         start = max(len(self) - count, 0)
-        return Bars(
-            self.interval_ms,
-            *(getattr(self, f.name)[start:] for f in fields(self)[1:]),
-        )
+        # A slice of valid bars is valid: built without re-checking a million timestamps.
+        part = object.__new__(Bars)
+        object.__setattr__(part, "interval_ms", self.interval_ms)
+        for name in COLUMNS:
+            object.__setattr__(part, name, getattr(self, name)[start:])
+        object.__setattr__(part, "_derived", self._derived)
+        object.__setattr__(part, "_offset", self._offset + start)
+        return part
 
     def adjacent(self) -> BoolArray:
         """For each bar after the first: whether its predecessor is exactly one interval before."""
-        out: BoolArray = np.diff(self.open_time) == self.interval_ms
-        return out
+        return self._derived.slice(self, "adjacent")
+
+    @property
+    def log_open(self) -> FloatArray:
+        return self._derived.slice(self, "log_open")
+
+    @property
+    def log_high(self) -> FloatArray:
+        return self._derived.slice(self, "log_high")
+
+    @property
+    def log_low(self) -> FloatArray:
+        return self._derived.slice(self, "log_low")
+
+    @property
+    def log_close(self) -> FloatArray:
+        return self._derived.slice(self, "log_close")
+
+
+def _log(column: str) -> Callable[[Bars], npt.NDArray[Any]]:
+    def compute(bars: Bars) -> npt.NDArray[Any]:
+        values: FloatArray = getattr(bars, column)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(values)
+
+    return compute
+
+
+_DERIVED: dict[str, Callable[[Bars], npt.NDArray[Any]]] = {
+    "adjacent": lambda bars: np.diff(bars.open_time) == bars.interval_ms,
+    "log_open": _log("open"),
+    "log_high": _log("high"),
+    "log_low": _log("low"),
+    "log_close": _log("close"),
+}
+
+
+class _Derived:
+    """Arrays derived from a whole dataset, computed on first use and sliced for each tail."""
+
+    def __init__(self, root: Bars) -> None:
+        self.root = root
+        self.arrays: dict[str, npt.NDArray[Any]] = {}
+
+    def slice(self, bars: Bars, name: str) -> npt.NDArray[Any]:
+        n = len(bars)
+        if n < SHARED_DERIVED_SHARE * len(self.root):
+            return _DERIVED[name](bars)
+        full = self.arrays.get(name)
+        if full is None:
+            full = self.arrays[name] = _DERIVED[name](self.root)
+        # "adjacent" has one entry per consecutive pair: n - 1 of them for n bars.
+        end = bars._offset + n - (1 if name == "adjacent" else 0)
+        return full[bars._offset : max(end, bars._offset)]
 
 
 def completeness(bars: Bars, requested: int) -> float:
@@ -142,6 +212,6 @@ def adjacent_log_returns(bars: Bars) -> tuple[FloatArray, IntArray]:
     A return across a missing bar would span several intervals, so it is dropped, never filled.
     """
     keep = bars.adjacent()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        returns = np.diff(np.log(bars.close))[keep]
+    with np.errstate(invalid="ignore"):
+        returns = np.diff(bars.log_close)[keep]
     return returns, bars.open_time[1:][keep]

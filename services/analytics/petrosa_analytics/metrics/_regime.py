@@ -27,7 +27,7 @@ def _trend(bars: Bars) -> tuple[str, float]:
     """up/down when the OLS slope of log close over the last bars has |t| >= 2, else sideways."""
     used = bars.tail(TREND_BARS)
     x = (used.open_time - used.open_time[0]) / used.interval_ms
-    y = np.log(used.close)
+    y = used.log_close
     dx, dy = x - x.mean(), y - y.mean()
     sxx = float(dx @ dx)
     slope = float(dx @ dy) / sxx

@@ -18,7 +18,7 @@ EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday; Monday is 0
 def _profile(used: Bars, bucket_of: IntArray, size: int, name: str) -> list[dict[str, Any]]:
     """Per bucket: bars, mean and sample std (ddof 1) of log returns, mean volume."""
     keep = used.adjacent()
-    returns = np.diff(np.log(used.close))[keep]
+    returns = np.diff(used.log_close)[keep]
     at = bucket_of[1:][keep]
     n = np.bincount(at, minlength=size).astype(np.float64)
     s1 = np.bincount(at, weights=returns, minlength=size)

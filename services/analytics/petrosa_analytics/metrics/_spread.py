@@ -19,24 +19,28 @@ def _pairs(bars: Bars, window: int) -> tuple[Bars, np.ndarray]:
     return used, used.adjacent() if len(used) > 1 else np.zeros(0, dtype=bool)
 
 
-def corwin_schultz_pairs(high: FloatArray, low: FloatArray, close: FloatArray) -> FloatArray:
+def corwin_schultz_pairs(bars: Bars) -> FloatArray:
     """Two-bar Corwin-Schultz spreads of each consecutive pair, negatives set to 0.
 
     The second bar's range is shifted by any gap from the first bar's close (the paper's
-    overnight adjustment), so a jump between bars is not read as spread.
+    overnight adjustment), so a jump between bars is not read as spread. Worked in log prices:
+    ln(max(H1, H2) / min(L1, L2)) is max(ln H) - min(ln L), which spares a log per pair.
     """
-    h1, l1, c1 = high[:-1], low[:-1], close[:-1]
-    h2, l2 = high[1:].copy(), low[1:].copy()
-    up = np.maximum(l2 - c1, 0.0)  # second bar entirely above the first close
-    down = np.maximum(c1 - h2, 0.0)  # entirely below
-    h2, l2 = h2 - up + down, l2 - up + down
-    beta = np.log(h1 / l1) ** 2 + np.log(h2 / l2) ** 2
-    gamma = np.log(np.maximum(h1, h2) / np.minimum(l1, l2)) ** 2
-    alpha = (np.sqrt(2.0 * beta) - np.sqrt(beta)) / _CS_DENOMINATOR - np.sqrt(
-        gamma / _CS_DENOMINATOR
+    lh1, ll1, lc1 = bars.log_high[:-1], bars.log_low[:-1], bars.log_close[:-1]
+    lh2, ll2 = bars.log_high[1:].copy(), bars.log_low[1:].copy()
+    gapped = np.flatnonzero((ll2 > lc1) | (lh2 < lc1))
+    if gapped.shape[0]:
+        close = bars.close[:-1][gapped]
+        high, low = bars.high[1:][gapped], bars.low[1:][gapped]
+        shift = np.maximum(low - close, 0.0) - np.maximum(close - high, 0.0)
+        lh2[gapped], ll2[gapped] = np.log(high - shift), np.log(low - shift)
+    root_beta = np.sqrt((lh1 - ll1) ** 2 + (lh2 - ll2) ** 2)
+    root_gamma = np.maximum(lh1, lh2) - np.minimum(ll1, ll2)
+    alpha = (math.sqrt(2.0) - 1.0) * root_beta / _CS_DENOMINATOR - root_gamma / math.sqrt(
+        _CS_DENOMINATOR
     )
-    spread = 2.0 * (np.exp(alpha) - 1.0) / (1.0 + np.exp(alpha))
-    out: FloatArray = np.maximum(spread, 0.0)
+    # 2 (e^a - 1) / (1 + e^a) is 2 tanh(a / 2), without the cancellation of e^a - 1.
+    out: FloatArray = np.maximum(2.0 * np.tanh(alpha / 2.0), 0.0)
     return out
 
 
@@ -47,7 +51,7 @@ def corwin_schultz(bars: Bars, window: int) -> MetricResult:
         return undefined(
             FAMILY, "corwin_schultz", window, used, window + 1, "needs 2 consecutive bars or more"
         )
-    spreads = corwin_schultz_pairs(used.high, used.low, used.close)[keep]
+    spreads = corwin_schultz_pairs(used)[keep]
     return result(
         FAMILY,
         "corwin_schultz",
@@ -67,8 +71,8 @@ def abdi_ranaldo(bars: Bars, window: int) -> MetricResult:
         return undefined(
             FAMILY, "abdi_ranaldo", window, used, window + 1, "needs 2 consecutive bars or more"
         )
-    eta = (np.log(used.high) + np.log(used.low)) / 2.0
-    c = np.log(used.close)
+    eta = (used.log_high + used.log_low) / 2.0
+    c = used.log_close
     products = ((c[:-1] - eta[:-1]) * (c[:-1] - eta[1:]))[keep]
     two_bar = np.sqrt(np.maximum(4.0 * products, 0.0))
     return result(
@@ -95,7 +99,7 @@ def amihud(bars: Bars, window: int) -> MetricResult:
         return undefined(
             FAMILY, "amihud", window, used, window + 1, "needs consecutive bars with volume"
         )
-    returns = np.abs(np.diff(np.log(used.close)))[traded]
+    returns = np.abs(np.diff(used.log_close))[traded]
     value = float((returns / dollar[traded]).mean())
     return result(
         FAMILY,

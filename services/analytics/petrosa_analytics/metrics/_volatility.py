@@ -66,8 +66,8 @@ def close_to_close(bars: Bars, window: int) -> MetricResult:
 
 def _log_ranges(used: Bars) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """ln(H/O), ln(L/O), ln(C/O) and ln(H/L) of each bar."""
-    o = np.log(used.open)
-    h, lo, c = np.log(used.high) - o, np.log(used.low) - o, np.log(used.close) - o
+    o = used.log_open
+    h, lo, c = used.log_high - o, used.log_low - o, used.log_close - o
     return h, lo, c, h - lo
 
 
@@ -114,7 +114,7 @@ def yang_zhang(bars: Bars, window: int) -> MetricResult:
             window + 1,
             f"needs at least 2 bars with their predecessor, got {n}",
         )
-    overnight = np.log(used.open[1:] / used.close[:-1])[keep]
+    overnight = (used.log_open[1:] - used.log_close[:-1])[keep]
     current = used.tail(len(used) - 1)
     h, lo, c, _ = _log_ranges(current)
     h, lo, c = h[keep], lo[keep], c[keep]
@@ -144,8 +144,8 @@ def rolling_close_to_close(bars: Bars, window: int) -> tuple[FloatArray, FloatAr
     """
     if len(bars) < 2:
         return np.empty(0), np.empty(0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        returns = np.diff(np.log(bars.close))
+    with np.errstate(invalid="ignore"):
+        returns = np.diff(bars.log_close)
     valid = bars.adjacent() & np.isfinite(returns)
     if returns.shape[0] < window:
         return np.empty(0), np.empty(0)
