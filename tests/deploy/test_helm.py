@@ -7,6 +7,7 @@ like a production install's; the schema's refusals; ``helm lint --strict``.
 from __future__ import annotations
 
 import importlib
+import json
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -531,6 +532,8 @@ def test_schema_rejects_a_misspelled_key_and_a_wrong_type(
         helm_bin, tmp_path, chart(component), values, "--set", "resources.limits.cpux=1"
     )
     assert "'cpux' not allowed" in error
+    error = refusal(helm_bin, tmp_path, chart(component), values, "--set", "petrosa-common.x=1")
+    assert "additional properties 'x' not allowed" in error
 
 
 def test_umbrella_schema_rejects_misspelled_and_mistyped_values(
@@ -611,6 +614,9 @@ def test_helm_lint_strict_is_clean(
 def test_charts_share_one_library_and_one_version() -> None:
     library = yaml.safe_load((LIBRARY / "Chart.yaml").read_text())
     assert library["type"] == "library"
+    for chart_dir in (LIBRARY, UMBRELLA, *(chart(c) for c in COMPONENTS)):
+        schema = json.loads((chart_dir / "values.schema.json").read_text())
+        assert schema["type"] == "object" and schema["additionalProperties"] is False
     umbrella = yaml.safe_load((UMBRELLA / "Chart.yaml").read_text())
     assert umbrella["type"] == "application"
     aliases = {d["alias"]: d for d in umbrella["dependencies"]}
