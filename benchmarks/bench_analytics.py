@@ -5,7 +5,7 @@ Both sides start from the table (``Bars.from_arrow`` against ``to_pandas``), com
 method of every family over the same bars, and must agree to 1e-6 before any time counts.
 Scenarios: the default windows (what the engine runs per symbol and interval) and whole-
 history windows (each lookback family over all 1M bars), plus a correlation matrix of ten
-pairs with missing bars. Figures are per-call medians of ``REPEATS`` batches of calls.
+pairs with missing bars. Figures are medians of ``REPEATS`` runs.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from petrosa_analytics.metrics import (
 BARS = 1_000_000
 MINUTE = 60_000
 REPEATS = 5
-BATCH_SECONDS = 0.5
 TARGET_RATIO = 10.0
 LN2 = math.log(2.0)
 # Every lookback family over the whole series; trend keeps its indicator period (26), since
@@ -250,13 +249,9 @@ PANDAS: dict[str, Callable[[Frame, int], dict[str, float]]] = {
 }
 
 
-def pandas_frame(source: pa.Table) -> Frame:
+def pandas_all(source: pa.Table, windows: Mapping[str, int]) -> dict[tuple[str, str], float]:
     df = source.to_pandas()
     df["open_time"] = df.open_time.dt.as_unit("ms").astype("int64")
-    return df
-
-
-def pandas_metrics(df: Frame, windows: Mapping[str, int]) -> dict[tuple[str, str], float]:
     return {
         (family, method): value
         for family in FAMILIES
@@ -264,7 +259,8 @@ def pandas_metrics(df: Frame, windows: Mapping[str, int]) -> dict[tuple[str, str
     }
 
 
-def numpy_metrics(bars: Bars, windows: Mapping[str, int]) -> dict[tuple[str, str], float]:
+def numpy_all(source: pa.Table, windows: Mapping[str, int]) -> dict[tuple[str, str], float]:
+    bars = Bars.from_arrow(source, MINUTE)
     return {
         (r.family, r.method): _comparable(r.family, r.value, r.extra)
         for r in compute_all(bars, windows)
@@ -287,53 +283,29 @@ def _agree(a: Mapping[tuple[str, str], float], b: Mapping[tuple[str, str], float
 
 
 def _median_seconds(run: Callable[[], object]) -> float:
-    """Median per-call time over ``REPEATS`` batches, each long enough (``BATCH_SECONDS``) that
-    a scheduler slice taken by another process on a shared machine is not one run's whole time."""
-    started = time.perf_counter()
-    run()
-    loops = max(1, math.ceil(BATCH_SECONDS / max(time.perf_counter() - started, 1e-9)))
     times = []
     for _ in range(REPEATS):
         started = time.perf_counter()
-        for _ in range(loops):
-            run()
-        times.append((time.perf_counter() - started) / loops)
+        run()
+        times.append(time.perf_counter() - started)
     return statistics.median(times)
 
 
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1e3:.1f}"
-
-
 def _row(name: str, ours: float, theirs: float) -> list[str]:
-    return [name, "", "", _ms(ours), _ms(theirs), f"{theirs / ours:.1f}x"]
+    return [name, f"{ours * 1e3:.1f}", f"{theirs * 1e3:.1f}", f"{theirs / ours:.1f}x"]
 
 
 def metric_rows() -> list[list[str]]:
-    """Load (Arrow table to Bars or DataFrame) and compute timed apart, then end to end."""
     source = synthetic_table(BARS, seed=1)
-    bars, frame = Bars.from_arrow(source, MINUTE), pandas_frame(source)
-    load = (
-        _median_seconds(lambda: Bars.from_arrow(source, MINUTE)),
-        _median_seconds(lambda: pandas_frame(source)),
-    )
-    rows = [["load 1M x 1m from Arrow", _ms(load[0]), _ms(load[1]), "", "", ""]]
+    rows = []
     for name, windows in (("default windows", DEFAULT_WINDOWS), ("whole history", WHOLE_HISTORY)):
-        _agree(numpy_metrics(bars, windows), pandas_metrics(frame, windows))
-        ours = _median_seconds(lambda w=windows: numpy_metrics(bars, w))
-        theirs = _median_seconds(lambda w=windows: pandas_metrics(frame, w))
+        _agree(numpy_all(source, windows), pandas_all(source, windows))
         rows.append(
-            [f"compute_all, {name}", "", "", _ms(ours), _ms(theirs), f"{theirs / ours:.1f}x"]
-        )
-        rows.append(
-            [
-                f"load + compute_all, {name}",
-                "",
-                "",
-                _ms(load[0] + ours),
-                _ms(load[1] + theirs),
-                f"{(load[1] + theirs) / (load[0] + ours):.1f}x",
-            ]
+            _row(
+                f"compute_all, 1M x 1m, {name}",
+                _median_seconds(lambda w=windows: numpy_all(source, w)),
+                _median_seconds(lambda w=windows: pandas_all(source, w)),
+            )
         )
     return rows
 
@@ -373,7 +345,7 @@ async def run() -> None:
     print(
         table(
             f"Analytics metrics, median of {REPEATS} (ms; from an Arrow table; results equal)",
-            ["scenario", "load numpy", "load pandas", "numpy", "pandas", "ratio"],
+            ["scenario", "numpy", "pandas", "ratio"],
             rows,
         )
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import cast
 
+import numpy as np
+
 from petrosa_auditor.checks.consistency import (
     Aggregator,
     consistency_finding,
@@ -14,6 +16,7 @@ from petrosa_auditor.checks.freshness import freshness
 from petrosa_auditor.checks.gaps import GridGaps
 from petrosa_auditor.checks.jumps import PriceJumps
 from petrosa_auditor.checks.validity import scan_candles
+from petrosa_auditor.columns import CandleColumns
 from petrosa_auditor.context import AuditContext, Outcome
 from petrosa_auditor.findings import (
     CONSISTENCY,
@@ -64,13 +67,12 @@ class CandleScan:
         self.prices = PriceJumps(ctx.config.price_jump_k, close, self.jumps)
         self.tail: list[Candle] = [previous] if previous else []
 
-    def feed(self, candles: list[Candle]) -> None:
-        times = [c.open_time for c in candles]
-        self.grid.feed(times)
+    def feed(self, candles: CandleColumns) -> None:
+        self.grid.feed(candles.open_time)
         scan_candles(candles, self.interval, self.invalid, self.out.records)
-        self.prices.feed(times, [c.close for c in candles], self.out.records)
+        self.prices.feed(candles.open_time.tolist(), candles.close.tolist(), self.out.records)
         self.out.records += len(candles)
-        self.tail = candles[-2:]
+        self.tail = [candles.candle(i) for i in range(max(0, len(candles) - 2), len(candles))]
 
     def finish(self) -> list[Candle]:
         """Close every check, fill in the outcome; returns the newest candles seen, newest first."""
@@ -91,8 +93,8 @@ async def audit_candles(ctx: AuditContext) -> Outcome:
     out = Outcome.of(CANDLE_CHECKS, ctx.config.max_findings)
     previous = cast(Candle | None, await ctx.reader.before(ctx.dataset, ctx.start))
     scan = CandleScan(ctx, out, previous)
-    async for page in ctx.reader.pages(ctx.dataset, ctx.start, ctx.end):
-        scan.feed(cast(list[Candle], page))
+    async for table in ctx.reader.tables(ctx.dataset, ctx.start, ctx.end):
+        scan.feed(CandleColumns.of(table, ctx.dataset.symbol, scan.interval))
     newest = scan.finish()
     # Read to the end, the scan has seen the newest candles: no need to ask the store.
     await _freshness(ctx, out, scan.interval, newest if ctx.end is None else None)
@@ -122,19 +124,21 @@ async def _consistency(ctx: AuditContext, out: Outcome, interval: str) -> None:
         return
     source = DatasetId(DatasetKind.CANDLES, ctx.dataset.symbol, fine)
     compared = differing = 0
-    async for page in ctx.reader.pages(ctx.dataset, ctx.start, ctx.end):
-        coarse = [c for c in cast(list[Candle], page) if c.is_closed]
-        if not coarse:
+    async for table in ctx.reader.tables(ctx.dataset, ctx.start, ctx.end):
+        coarse = CandleColumns.of(table, ctx.dataset.symbol, interval)
+        closed = np.flatnonzero(coarse.is_closed).tolist()
+        if not closed:
             continue
         aggregator = Aggregator(interval, fine)
-        last = next_open(coarse[-1].open_time, interval)
-        async for fine_page in ctx.reader.pages(source, coarse[0].open_time, last):
-            aggregator.feed(cast(list[Candle], fine_page))
-        for candle in coarse:
-            bucket = aggregator.complete(candle.open_time)
+        first, last = coarse.open_time[closed[0]], next_open(coarse.open_time[closed[-1]], interval)
+        async for fine_table in ctx.reader.tables(source, int(first), last):
+            aggregator.feed(CandleColumns.of(fine_table, ctx.dataset.symbol, fine))
+        for i in closed:
+            bucket = aggregator.complete(int(coarse.open_time[i]))
             if bucket is None:
                 continue
             compared += 1
+            candle = coarse.candle(i)
             if fields := mismatches(candle, bucket, ctx.config.volume_tolerance):
                 differing += 1
                 out.checks[CONSISTENCY].add(consistency_finding(candle, fields, str(source)))

@@ -1,13 +1,16 @@
-"""The market-store reads of one audit, in bounded pages, timed apart from the checks."""
+"""The market-store reads of one audit, in bounded pages or tables, timed apart from the checks."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from petrosa_core.market import MarketStore
 from petrosa_core.models import DatasetId, Record
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 T = TypeVar("T")
 
@@ -47,6 +50,22 @@ class TimedReader:
             if page.next_cursor is None:
                 return
             cursor = page.next_cursor
+
+    async def tables(
+        self, dataset: DatasetId, start: int | None, end: int | None
+    ) -> AsyncIterator[pa.Table]:
+        """Every record in ``[start, end)`` in time order, as Arrow tables of bounded size."""
+        batches = self.store.scan_batches(dataset, start, end)
+        while True:
+            started = time.perf_counter()
+            try:
+                table = await anext(batches)
+            except StopAsyncIteration:
+                return
+            finally:
+                self.seconds += time.perf_counter() - started
+            if table.num_rows:
+                yield table
 
     async def before(
         self, dataset: DatasetId, start: int | None, trade_type: str | None = None

@@ -60,7 +60,7 @@ class Bars:
             column = getattr(self, name)
             if column.ndim != 1 or column.shape[0] != n:
                 raise ValueError(f"column {name} has shape {column.shape}, expected ({n},)")
-        if n > 1 and not bool(np.all(self.open_time[1:] > self.open_time[:-1])):
+        if n > 1 and not bool(np.all(np.diff(self.open_time) > 0)):
             raise ValueError("open_time must be strictly ascending (sorted, no duplicates)")
         object.__setattr__(self, "_derived", _Derived(self))
 

@@ -8,8 +8,11 @@ summed volumes may differ in the last bits and are compared with a relative tole
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
+import numpy as np
+
+from petrosa_auditor.columns import CandleColumns
 from petrosa_auditor.findings import ERROR
 from petrosa_core.intervals import FIXED_INTERVAL_MS, align
 from petrosa_core.metadata import FindingIn
@@ -38,19 +41,19 @@ class Bucket:
 
     __slots__ = ("close", "count", "high", "low", "open", "volume")
 
-    def __init__(self, first: Candle) -> None:
-        self.open, self.close = first.open, first.close
-        self.high, self.low = first.high, first.low
-        self.volume = first.volume
-        self.count = 1
+    def __init__(
+        self, open_: float, close: float, high: float, low: float, volume: float, count: int
+    ) -> None:
+        self.open, self.close, self.high, self.low = open_, close, high, low
+        self.volume, self.count = volume, count
 
-    def add(self, c: Candle) -> None:
-        # Fed in time order, so the latest candle's close is the bucket's close.
-        self.close = c.close
-        self.high = max(self.high, c.high)
-        self.low = min(self.low, c.low)
-        self.volume += c.volume
-        self.count += 1
+    def merge(self, close: float, high: float, low: float, volume: float, count: int) -> None:
+        """Add a later run of finer candles of the same coarse candle."""
+        self.close = close
+        self.high = max(self.high, high)
+        self.low = min(self.low, low)
+        self.volume += volume
+        self.count += count
 
 
 class Aggregator:
@@ -61,17 +64,36 @@ class Aggregator:
         self.expected = FIXED_INTERVAL_MS[coarse] // FIXED_INTERVAL_MS[fine]
         self.buckets: dict[int, Bucket] = {}
 
-    def feed(self, fine: Sequence[Candle]) -> None:
-        buckets, coarse = self.buckets, self.coarse
-        for c in fine:
-            if not c.is_closed:
-                continue
-            key = align(c.open_time, coarse)
-            bucket = buckets.get(key)
+    def feed(self, fine: CandleColumns) -> None:
+        """Take the next finer candles: each coarse candle's closed ones reduced by numpy.
+
+        A coarse candle cut by a table boundary is merged with its earlier part.
+        """
+        closed = fine.is_closed
+        times = fine.open_time[closed]
+        if not len(times):
+            return
+        step = FIXED_INTERVAL_MS[self.coarse]
+        offset = align(10 * step, self.coarse) % step  # weeks open on Mondays
+        keys = (times - offset) // step * step + offset
+        starts = np.concatenate(([0], np.flatnonzero(np.diff(keys)) + 1))
+        ends = np.append(starts[1:], len(times))
+        parts = zip(
+            keys[starts].tolist(),
+            fine.open[closed][starts].tolist(),
+            fine.close[closed][ends - 1].tolist(),
+            np.maximum.reduceat(fine.high[closed], starts).tolist(),
+            np.minimum.reduceat(fine.low[closed], starts).tolist(),
+            np.add.reduceat(fine.volume[closed], starts).tolist(),
+            (ends - starts).tolist(),
+            strict=True,
+        )
+        for key, first, last, high, low, volume, count in parts:
+            bucket = self.buckets.get(key)
             if bucket is None:
-                buckets[key] = Bucket(c)
+                self.buckets[key] = Bucket(first, last, high, low, volume, count)
             else:
-                bucket.add(c)
+                bucket.merge(last, high, low, volume, count)
 
     def complete(self, open_time: int) -> Bucket | None:
         """The aggregate for the coarse candle at ``open_time``, if every finer one is there."""

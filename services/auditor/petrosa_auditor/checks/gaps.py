@@ -8,11 +8,13 @@ reported whole, with the same range by every audit.
 from __future__ import annotations
 
 import statistics
-from bisect import bisect_right
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
 import msgspec
+import numpy as np
+import numpy.typing as npt
 
 from petrosa_auditor.findings import ERROR, Runs
 from petrosa_core.intervals import (
@@ -99,18 +101,53 @@ class GridGaps:
         """Distinct on-grid candles seen up to ``last_expected``."""
         return self._seen - self.skipped
 
-    def feed(self, open_times: Sequence[int]) -> None:
-        """Scan the next open times, ascending; those after ``last_expected`` are ignored."""
-        n = bisect_right(open_times, self.limit)
-        last, step = self._last, self.step
-        for i in range(n):
-            t = open_times[i]
-            if last is not None and t - last == step:
-                last = t
-            elif self._counts(last, t, self._seen + i):
+    def feed(self, open_times: Sequence[int] | npt.NDArray[np.int64]) -> None:
+        """Scan the next open times, ascending; those after ``last_expected`` are ignored.
+
+        On a fixed grid, numpy finds the times that do not follow their predecessor by one
+        step; only those (and the one after a time that did not count) are judged in Python.
+        """
+        times = np.asarray(open_times, dtype=np.int64)
+        n = int(np.searchsorted(times, self.limit, side="right"))
+        if self.step is None:
+            self._feed_each(times[:n].tolist())
+        elif n:
+            self._feed_grid(times[:n], self.step)
+        self._seen += n
+
+    def _feed_each(self, times: list[int]) -> None:
+        last = self._last
+        for i, t in enumerate(times):
+            if self._counts(last, t, self._seen + i):
                 last = t
         self._last = last
-        self._seen += n
+
+    def _feed_grid(self, times: npt.NDArray[np.int64], step: int) -> None:
+        before = np.empty_like(times)
+        before[1:] = times[:-1]
+        # No previous time: the first is judged on its own.
+        before[0] = times[0] if self._last is None else self._last
+        pending = deque(np.flatnonzero(times - before != step).tolist())
+        last, pos, judged_next = self._last, 0, False
+        while pos < len(times):
+            if not judged_next:
+                # Every time up to the next pending one follows a counted one by a step.
+                upto = pending[0] if pending else len(times)
+                if upto > pos:
+                    last, pos = int(times[upto - 1]), upto
+                    continue
+            if pending and pending[0] == pos:
+                pending.popleft()
+            t = int(times[pos])
+            counted = (last is not None and t - last == step) or self._counts(
+                last, t, self._seen + pos
+            )
+            if counted:
+                last = t
+            # After a time that did not count, the next one no longer follows ``last``.
+            judged_next = not counted
+            pos += 1
+        self._last = last
 
     def _counts(self, last: int | None, t: int, position: int) -> bool:
         """Judge an open time that does not follow ``last`` by one step; True if it counts."""

@@ -1,8 +1,8 @@
 """Validity: values no real market produces, per record; each problem has a stable name.
 
-Candles take a fast path: one chained comparison clears a sound candle, and only a
-candle that fails it is examined rule by rule. NaN fails every comparison, so it is
-always examined and always reported.
+Candles take a fast path: one vectorised test clears the sound candles of a whole
+table, and only a candle that fails it is examined rule by rule. NaN fails every
+comparison, so it is always examined and always reported.
 """
 
 from __future__ import annotations
@@ -11,6 +11,9 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
+from petrosa_auditor.columns import CandleColumns
 from petrosa_auditor.findings import Runs
 from petrosa_core.intervals import FIXED_INTERVAL_MS, close_time, is_aligned
 from petrosa_core.models import (
@@ -50,23 +53,35 @@ def candle_problems(c: Candle) -> list[str]:
     return problems
 
 
-def scan_candles(candles: Sequence[Candle], interval: str, runs: Runs, position: int) -> None:
-    """Flag the unsound candles of one page; ``position`` numbers its first candle."""
-    # Weeks start on Mondays and months vary: those take the slow path for every candle.
+def scan_candles(candles: CandleColumns, interval: str, runs: Runs, position: int) -> None:
+    """Flag the unsound candles of one table; ``position`` numbers its first candle.
+
+    The fast test clears sound candles a column at a time; each candle that fails it is
+    examined rule by rule. Weeks start on Mondays and months vary: those fail the grid
+    test and are always examined.
+    """
     step = None if interval == "1w" else FIXED_INTERVAL_MS.get(interval)
     grid, span = (step, step - 1) if step is not None else (1, -1)
-    for i, c in enumerate(candles):
-        if (
-            0.0 < c.low <= c.open <= c.high >= c.close >= c.low
-            and 0.0 <= c.taker_buy_base_volume <= c.volume
-            and 0.0 <= c.taker_buy_quote_volume <= c.quote_volume
-            and c.close_time - c.open_time == span
-            and c.open_time % grid == 0
-            and c.trade_count >= 0
-        ):
-            continue
-        if problems := candle_problems(c):
-            runs.flag(position + i, c.open_time, problems)
+    c = candles
+    with np.errstate(invalid="ignore"):
+        sound = (
+            (0.0 < c.low)
+            & (c.low <= c.open)
+            & (c.open <= c.high)
+            & (c.high >= c.close)
+            & (c.close >= c.low)
+            & (0.0 <= c.taker_buy_base_volume)
+            & (c.taker_buy_base_volume <= c.volume)
+            & (0.0 <= c.taker_buy_quote_volume)
+            & (c.taker_buy_quote_volume <= c.quote_volume)
+            & (c.close_time - c.open_time == span)
+            & (c.open_time % grid == 0)
+            & (c.trade_count >= 0)
+        )
+    for i in np.flatnonzero(~sound).tolist():
+        candle = candles.candle(i)
+        if problems := candle_problems(candle):
+            runs.flag(position + i, candle.open_time, problems)
 
 
 def _finite(*values: float) -> bool:
