@@ -23,7 +23,7 @@ def adjacent_pairs(bars: Bars, window: int) -> list[tuple[dict[str, float], dict
 
 
 def ref_corwin_schultz(bars: Bars, window: int) -> float:
-    """Corwin & Schultz (2012), eq. 14, 18, 19 and section 3.1's overnight adjustment."""
+    """Corwin & Schultz (2012): two-day estimates, negatives to 0, overnight returns adjusted."""
     spreads = []
     for a, b in adjacent_pairs(bars, window):
         h2, l2 = b["high"], b["low"]
@@ -43,7 +43,7 @@ def ref_corwin_schultz(bars: Bars, window: int) -> float:
 
 
 def ref_abdi_ranaldo(bars: Bars, window: int) -> float:
-    """Abdi & Ranaldo (2017), eq. 9: S^2 = 4 E[(c_t - eta_t)(c_t - eta_t+1)], floored at 0."""
+    """Abdi & Ranaldo (2017): S^2 = 4 E[(c_t - eta_t)(c_t - eta_t+1)], floored at 0."""
     products = []
     for a, b in adjacent_pairs(bars, window):
         eta_a = (math.log(a["high"]) + math.log(a["low"])) / 2
