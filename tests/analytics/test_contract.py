@@ -8,6 +8,8 @@ import math
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import petrosa_analytics.metrics as metrics
 from petrosa_analytics.metrics import (
@@ -18,6 +20,8 @@ from petrosa_analytics.metrics import (
     MetricResult,
     compute,
     compute_all,
+    correlation,
+    rolling_correlation,
 )
 from tests.analytics._support import MINUTE, recorded
 
@@ -199,3 +203,41 @@ def test_result_json_turns_nested_nan_and_infinity_into_none() -> None:
     )
     assert r.to_json()["value"] == {"a": [1.0, None, {"b": None}]}
     assert r.to_json()["c"] is None and r.to_json()["d"] == [1.0, None]
+
+
+ODD_PRICES = st.one_of(
+    st.floats(min_value=1e-300, max_value=1e300),
+    st.sampled_from([0.0, -1.0, float("nan"), float("inf"), 5e-324]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    prices=st.lists(st.tuples(ODD_PRICES, ODD_PRICES, ODD_PRICES, ODD_PRICES), max_size=60),
+    volumes=st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=60, max_size=60),
+    steps=st.lists(st.integers(min_value=1, max_value=3), min_size=60, max_size=60),
+)
+def test_any_candles_however_odd_give_strict_json_and_a_reason_for_every_null(
+    prices: list[tuple[float, float, float, float]], volumes: list[float], steps: list[int]
+) -> None:
+    n = len(prices)
+    times = np.cumsum(np.array(steps[:n], dtype=np.int64)) * MINUTE
+    o, h, lo, c = (np.array([p[i] for p in prices], dtype=np.float64) for i in range(4))
+    bars = Bars.from_columns(
+        MINUTE,
+        open_time=times,
+        open=o,
+        high=h,
+        low=lo,
+        close=c,
+        volume=np.array(volumes[:n]),
+        taker_buy_base_volume=np.array(volumes[:n]),
+    )
+    results = [*compute_all(bars, {f: 5 for f in FAMILIES})]
+    results.append(correlation({"A": bars, "B": bars}, window=5))
+    results.append(rolling_correlation(bars, bars, window=3))
+    for r in results:
+        json.dumps(r.to_json(), allow_nan=False)
+        if r.value is None:
+            assert r.extra.get("reason"), (r.family, r.method)
+        assert 0.0 <= r.completeness <= 1.0

@@ -33,7 +33,7 @@ COLUMNS = ("open_time", *FLOAT_COLUMNS, "trade_count")
 SHARED_DERIVED_SHARE = 0.25
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays have no single truth value: equality is identity
 class Bars:
     """Closed candles of one dataset, ascending open_time, no duplicates."""
 
@@ -60,7 +60,7 @@ class Bars:
             column = getattr(self, name)
             if column.ndim != 1 or column.shape[0] != n:
                 raise ValueError(f"column {name} has shape {column.shape}, expected ({n},)")
-        if n > 1 and not bool(np.all(np.diff(self.open_time) > 0)):
+        if n > 1 and not bool(np.all(self.open_time[1:] > self.open_time[:-1])):
             raise ValueError("open_time must be strictly ascending (sorted, no duplicates)")
         object.__setattr__(self, "_derived", _Derived(self))
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+import numpy as np
+
 from petrosa_analytics.metrics import (
     _deviation,
     _regime,
@@ -89,7 +91,10 @@ def compute(
     chosen = _check(family, method, window)
     implementations = _IMPLEMENTATIONS[family]
     names = METHODS[family] if method is None else (method,)
-    return [implementations[name](bars, chosen) for name in names]
+    # A bad price (0, negative, NaN) makes a non-finite figure, which the result turns into
+    # None with a reason; numpy's warnings on the way are expected, not news.
+    with np.errstate(all="ignore"):
+        return [implementations[name](bars, chosen) for name in names]
 
 
 def compute_all(bars: Bars, windows: Mapping[str, int] | None = None) -> list[MetricResult]:

@@ -45,15 +45,28 @@ class MetricResult:
 
 def json_safe(value: Any) -> Any:
     """Plain Python values with every NaN or infinity (nested too) turned into None."""
-    if isinstance(value, float | np.floating):
-        number = float(value)
-        return number if math.isfinite(number) else None
+    kind = type(value)
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is dict:
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [json_safe(v) for v in value]
+    if value is None or kind is str or kind is int or kind is bool:
+        return value
+    return _json_safe_other(value)
+
+
+def _json_safe_other(value: Any) -> Any:
+    """The rarer shapes: numpy scalars and arrays, other mappings and sequences."""
+    if isinstance(value, np.ndarray):
+        return json_safe(value.tolist())
     if isinstance(value, bool | np.bool_):
         return bool(value)
     if isinstance(value, int | np.integer):
         return int(value)
-    if isinstance(value, np.ndarray):
-        return json_safe(value.tolist())
+    if isinstance(value, float | np.floating):
+        return json_safe(float(value))
     if isinstance(value, Mapping):
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, Sequence) and not isinstance(value, str):
@@ -76,6 +89,12 @@ def result(
     **extra: Any,
 ) -> MetricResult:
     """A result over the bars ``used``, whose completeness counts against ``requested`` bars."""
+    if isinstance(value, float) and not math.isfinite(value):
+        # Only a price that is zero, negative or missing gets here: say so rather than null.
+        value, extra = (
+            None,
+            {**extra, "reason": "not finite: a price in the window is zero, negative or NaN"},
+        )
     return MetricResult(
         family=family,
         method=method,

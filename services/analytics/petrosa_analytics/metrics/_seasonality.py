@@ -15,6 +15,15 @@ DAY_MS = 86_400_000
 EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday; Monday is 0
 
 
+def _buckets(times: IntArray, unit_ms: int, offset: int, size: int) -> IntArray:
+    """(times // unit + offset) % size, by float division: exact for epoch milliseconds (a
+    multiple of the unit divides to an exact integer; any other time lies at least 1/unit
+    below the next one, far above rounding) and several times faster than int64 division."""
+    whole = np.floor(times / float(unit_ms)).astype(np.int64)
+    out: IntArray = (whole + offset) % size
+    return out
+
+
 def _profile(used: Bars, bucket_of: IntArray, size: int, name: str) -> list[dict[str, Any]]:
     """Per bucket: bars, mean and sample std (ddof 1) of log returns, mean volume."""
     keep = used.adjacent()
@@ -47,7 +56,7 @@ def hour_of_day(bars: Bars, window: int) -> MetricResult:
     used = bars.tail(window)
     if len(used) < 1:
         return undefined(FAMILY, "hour_of_day", window, used, window, "no bars")
-    hours = (used.open_time // HOUR_MS) % 24
+    hours = _buckets(used.open_time, HOUR_MS, 0, 24)
     return result(FAMILY, "hour_of_day", window, used, window, _profile(used, hours, 24, "hour"))
 
 
@@ -56,7 +65,7 @@ def day_of_week(bars: Bars, window: int) -> MetricResult:
     used = bars.tail(window)
     if len(used) < 1:
         return undefined(FAMILY, "day_of_week", window, used, window, "no bars")
-    days = (used.open_time // DAY_MS + EPOCH_WEEKDAY) % 7
+    days = _buckets(used.open_time, DAY_MS, EPOCH_WEEKDAY, 7)
     return result(FAMILY, "day_of_week", window, used, window, _profile(used, days, 7, "day"))
 
 
