@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import trustme
 import yaml
 from pydantic import AliasChoices
 
@@ -38,13 +40,9 @@ from tests.deploy.charts import (
 )
 
 PROBES = ("startupProbe", "livenessProbe", "readinessProbe")
-# The OpenTelemetry SDK reads these itself (opentelemetry-sdk's environment variables).
+# The OpenTelemetry SDK reads these itself (sampler, resource, propagators, the switch).
 OTEL_SDK_NAMES = {
     "OTEL_SDK_DISABLED",
-    "OTEL_SERVICE_NAME",
-    "OTEL_EXPORTER_OTLP_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_PROTOCOL",
-    "OTEL_TRACES_EXPORTER",
     "OTEL_TRACES_SAMPLER",
     "OTEL_TRACES_SAMPLER_ARG",
     "OTEL_PROPAGATORS",
@@ -180,8 +178,7 @@ def check_component(manifests: list[Manifest], component: str) -> Manifest:
 def check_environment(deployment: Manifest, component: str) -> None:
     """Every variable the pod gets is one the component's settings or the OTel SDK read."""
     env = set(configmap_data(deployment)) | {e["name"] for e in container_of(deployment)["env"]}
-    unknown = env - settings_names(component) - OTEL_SDK_NAMES - {redis_env(deployment)}
-    assert unknown == set()
+    assert env - settings_names(component) - OTEL_SDK_NAMES == set()
     assert {"NATS_URL", "MARKET_STORE_URL", "METADATA_STORE_URL", "METRICS_PORT"} <= env
     assert "@" not in configmap_data(deployment)["NATS_URL"]
 
@@ -245,13 +242,14 @@ def test_each_chart_renders_production_values(
     assert {"MARKET_STORE_URL", "METADATA_STORE_URL", "NATS_USER", "NATS_PASSWORD"} <= set(
         secret_refs
     )
-    assert redis_env(deployment) == "REDIS_URL"
+    # Only the api reads a shared rate-limit store (API_RATE_LIMIT_STORAGE).
+    assert redis_env(deployment) == ("API_RATE_LIMIT_STORAGE" if component == "api" else "")
     data = configmap_data(deployment)
     assert data["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector.observability:4318"
-    assert data["OTEL_SERVICE_NAME"] == f"petrosa-{component}"
     assert data["OTEL_RESOURCE_ATTRIBUTES"] == "deployment.environment=production"
     policy = one(manifests, "NetworkPolicy")
-    assert {53, 4222, 27017, 3306, 6379, 4318} <= egress_ports(policy)
+    redis = {6379} if component == "api" else set()
+    assert egress_ports(policy) - {443} == {53, 4222, 27017, 3306, 4318} | redis
     assert all(rule.get("to") for rule in policy["spec"]["egress"])
     check_monitoring(manifests, deployment, component)
 
@@ -489,7 +487,7 @@ def test_umbrella_with_production_values(helm_bin: Path, tmp_path: Path) -> None
     for component in COMPONENTS:
         deployment = check_component(manifests, component)
         assert container_of(deployment)["image"].endswith("@sha256:" + "ab" * 32)
-        assert redis_env(deployment) == "REDIS_URL"
+        assert redis_env(deployment) == ("API_RATE_LIMIT_STORAGE" if component == "api" else "")
     assert of_kind(manifests, "Secret") == []  # the existing Secret of global.secrets
     assert len(of_kind(manifests, "PrometheusRule")) == 5
     assert {m["kind"] for m in manifests} >= {"ScaledObject", "HorizontalPodAutoscaler", "Ingress"}
@@ -576,7 +574,7 @@ def test_umbrella_schema_rejects_misspelled_and_mistyped_values(
             "metadataStoreUrl is required",
         ),
         ("api", {"secrets": {"values": {"apiKeys": ""}}}, "apiKeys is required"),
-        ("backfiller", {"redis": {"enabled": True}}, "redisUrl is required"),
+        ("api", {"redis": {"enabled": True}}, "redisUrl is required"),
         ("auditor", {"nats": {"auth": "token"}}, "natsToken is required"),
         ("auditor", {"nats": {"auth": "password"}}, "auth"),
         ("api", {"image": {"digest": "sha256:short"}}, "digest"),
@@ -638,3 +636,83 @@ def test_charts_share_one_library_and_one_version() -> None:
         for template in (chart(component) / "templates").glob("*.yaml"):
             text = template.read_text().strip()
             assert text == f'{{{{- include "petrosa.{template.stem}" . }}}}'
+
+
+# --- the processes accept what the charts give them ----------------------------------------
+
+# What an existing Secret holds in the production values, as a process would read it.
+SECRET_VALUES = {
+    "market-store-url": "mongodb://petrosa:pw@m0,m1,m2/petrosa_data_manager?replicaSet=rs0",
+    "metadata-store-url": "mysql+asyncmy://petrosa:pw@mariadb:3306/petrosa_data_manager",
+    "nats-user": "ingest",
+    "nats-password": "secret-0123",
+    "redis-url": "redis://:pw@redis:6379/0",
+}
+
+
+def pod_environment(
+    manifests: list[Manifest], deployment: Manifest, mounts: Path
+) -> dict[str, str]:
+    """The environment the pod's process starts with; mounted files become real files."""
+    secrets = {
+        key: value
+        for secret in of_kind(manifests, "Secret")
+        for key, value in secret["stringData"].items()
+    } or SECRET_VALUES
+    env = dict(configmap_data(deployment))
+    for entry in container_of(deployment)["env"]:
+        if "value" in entry:
+            env[entry["name"]] = entry["value"]
+        else:
+            env[entry["name"]] = secrets[entry["valueFrom"]["secretKeyRef"]["key"]]
+    ca = trustme.CA()
+    client = ca.issue_cert("petrosa-client")
+    contents = {
+        "api-keys": b"deploy-test-key-0123:read\n",
+        "nats-tls-ca": ca.cert_pem.bytes(),
+        "nats-tls-cert": client.cert_chain_pems[0].bytes(),
+        "nats-tls-key": client.private_key_pem.bytes(),
+    }
+    for name, value in env.items():
+        if value.startswith("/etc/petrosa/"):
+            local = mounts / value.removeprefix("/etc/petrosa/")
+            local.parent.mkdir(parents=True, exist_ok=True)
+            local.write_bytes(contents[local.name])
+            env[name] = str(local)
+    return env
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+@pytest.mark.parametrize("profile", ["defaults", "production"])
+def test_each_component_accepts_the_environment_its_chart_gives_it(
+    component: str,
+    profile: str,
+    helm_bin: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from petrosa_core.preflight import stray_variables
+    from petrosa_core.settings import load_settings
+
+    values = production(component) if profile == "production" else minimal(component)
+    manifests = render(helm_bin, tmp_path, chart(component), values)
+    deployment = check_component(manifests, component)
+    env = pod_environment(manifests, deployment, tmp_path / "mounts")
+    for name in [n for n in os.environ if n.startswith(("NATS_", "API_", "MARKET_", "METADATA_"))]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    module = importlib.import_module(f"petrosa_{component}.settings")
+    [cls] = [
+        c
+        for c in vars(module).values()
+        if isinstance(c, type) and issubclass(c, CoreSettings) and c.__module__ == module.__name__
+    ]
+    settings = load_settings(cls)
+    assert settings.nats_url == env["NATS_URL"]
+    assert settings.metrics_port == int(env["METRICS_PORT"])
+    assert stray_variables(env, own=cls.model_fields) == []
+    if profile == "production":
+        assert settings.otel_exporter_otlp_endpoint == "http://otel-collector.observability:4318"
+    if component == "api" and profile == "production":
+        assert settings.api_rate_limit_storage == SECRET_VALUES["redis-url"]

@@ -16,10 +16,7 @@ API_KEYS_FILE: /etc/petrosa/api-keys/{{ .Values.secrets.keys.apiKeys }}
 {{- with .Values.otel }}
 {{- if .enabled }}
 OTEL_SDK_DISABLED: "false"
-OTEL_SERVICE_NAME: {{ printf "petrosa-%s" $component | quote }}
 OTEL_EXPORTER_OTLP_ENDPOINT: {{ required "otel.endpoint is required when otel.enabled" .endpoint | quote }}
-OTEL_EXPORTER_OTLP_PROTOCOL: {{ .protocol | quote }}
-OTEL_TRACES_EXPORTER: otlp
 OTEL_TRACES_SAMPLER: {{ .sampler | quote }}
 OTEL_TRACES_SAMPLER_ARG: {{ .samplerArg | toString | quote }}
 OTEL_PROPAGATORS: tracecontext,baggage
@@ -73,7 +70,7 @@ options (mongo.*) join the market-store URL here; with an existing Secret, put t
 {{- if eq $nats.auth "creds" }}{{ $_ := set $needed "natsCreds" $v.natsCreds }}{{ end }}
 {{- if $nats.tls.enabled }}{{ $_ := set $needed "natsTlsCa" $v.natsTlsCa }}{{ end }}
 {{- if and $nats.tls.enabled $nats.tls.clientCert }}{{ $_ := set $needed "natsTlsCert" $v.natsTlsCert }}{{ $_ := set $needed "natsTlsKey" $v.natsTlsKey }}{{ end }}
-{{- if .Values.redis.enabled }}{{ $_ := set $needed "redisUrl" $v.redisUrl }}{{ end }}
+{{- if include "petrosa.redisOn" . }}{{ $_ := set $needed "redisUrl" $v.redisUrl }}{{ end }}
 apiVersion: v1
 kind: Secret
 metadata:

@@ -47,7 +47,7 @@
   value: /etc/petrosa/nats/{{ $keys.natsTlsKey }}
 {{- end }}
 {{- end }}
-{{- if .Values.redis.enabled }}
+{{- if include "petrosa.redisOn" . }}
 - name: {{ .Values.redis.urlEnv }}
   valueFrom:
     secretKeyRef:

@@ -83,3 +83,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if kindIs "bool" $m.retryReads }}{{ $q = append $q (printf "retryReads=%t" $m.retryReads) }}{{ end }}
 {{- join "&" $q }}
 {{- end }}
+
+{{/* "true" when the component reads a shared rate-limit store and redis.enabled asks for it. */}}
+{{- define "petrosa.redisOn" -}}
+{{- if and .Values.redis.enabled .Values.redis.urlEnv }}true{{ end }}
+{{- end }}

@@ -55,7 +55,7 @@ spec:
     {{- include "petrosa.egressRule" $np.nats | nindent 4 }}
     {{- include "petrosa.egressRule" $np.marketStore | nindent 4 }}
     {{- include "petrosa.egressRule" $np.metadataStore | nindent 4 }}
-    {{- if .Values.redis.enabled }}
+    {{- if include "petrosa.redisOn" . }}
     {{- include "petrosa.egressRule" $np.redis | nindent 4 }}
     {{- end }}
     {{- if .Values.otel.enabled }}
