@@ -716,3 +716,20 @@ def test_each_component_accepts_the_environment_its_chart_gives_it(
         assert settings.otel_exporter_otlp_endpoint == "http://otel-collector.observability:4318"
     if component == "api" and profile == "production":
         assert settings.api_rate_limit_storage == SECRET_VALUES["redis-url"]
+
+
+def test_component_schemas_agree_on_every_shared_value() -> None:
+    """The five schemas describe the settings they share identically (no drift)."""
+    schemas = {
+        c: json.loads((chart(c) / "values.schema.json").read_text())["properties"]
+        for c in COMPONENTS
+    }
+    shared = set.intersection(*(set(props) for props in schemas.values()))
+    assert {"image", "config", "secrets", "nats", "mongo", "otel", "probes", "metrics"} <= shared
+    for key in shared - {"networkPolicy"}:
+        assert len({json.dumps(props[key], sort_keys=True) for props in schemas.values()}) == 1, key
+    umbrella_global = json.loads((UMBRELLA / "values.schema.json").read_text())["properties"][
+        "global"
+    ]["properties"]
+    for key in set(umbrella_global) - {"networkPolicy"}:
+        assert key in shared, key
