@@ -8,7 +8,11 @@ from petrosa_api.registry._errors import (
     UnknownSchema,
     VersionLimit,
 )
-from petrosa_api.registry._registry import RegistryOptions, SchemaRegistry
+from petrosa_api.registry._registry import (
+    Registration,
+    RegistryOptions,
+    SchemaRegistry,
+)
 from petrosa_api.registry._validation import RecordError, RecordErrors
 from petrosa_api.registry.modes import CompatibilityMode
 
@@ -17,6 +21,7 @@ __all__ = [
     "IncompatibleSchema",
     "RecordError",
     "RecordErrors",
+    "Registration",
     "RegistryOptions",
     "SchemaRegistry",
     "SchemaRejected",

@@ -42,8 +42,12 @@ class Comparison:
     reader_root: Any
     writer_root: Any
     changes: list[Change] = field(default_factory=list)
-    seen: set[tuple[str, str, int]] = field(default_factory=set)
-    validators: dict[str, Any] = field(default_factory=dict)
+    # Pairs being compared (met again inside themselves: a recursive schema, assumed to
+    # hold) and pairs compared already, with whether they held.
+    active: set[tuple[Any, ...]] = field(default_factory=set)
+    results: dict[tuple[Any, ...], bool] = field(default_factory=dict)
+    trials: int = 0
+    validators: dict[tuple[int, Any], Any] = field(default_factory=dict)
     depth: int = 0
 
     def report(self, r: Node, w: Node, message: str) -> None:
@@ -52,20 +56,22 @@ class Comparison:
     @contextmanager
     def trial(self) -> Iterator[list[Change]]:
         """Run a comparison whose changes are collected apart (to try alternatives)."""
-        kept, seen = self.changes, set(self.seen)
+        kept = self.changes
         self.changes = []
+        self.trials += 1
         try:
             yield self.changes
         finally:
-            self.changes, self.seen = kept, seen
+            self.changes = kept
+            self.trials -= 1
 
     def accepts(self, r: Node, value: Any) -> bool:
-        """Whether the reader subschema at ``r`` accepts ``value`` (exactly, by validating)."""
-        check = self.validators.get(r.ptr)
+        """Whether the subschema at ``r`` accepts ``value`` (exactly, by validating)."""
+        key = (id(r.root), id(r.schema) if r.synthetic else r.ptr)
+        check = self.validators.get(key)
         if check is None:
-            document = r.schema if r.ptr == "" else _pointing_at(self.reader_root, r.ptr)
-            check = fastjsonschema.compile(document, handlers={})
-            self.validators[r.ptr] = check
+            check = fastjsonschema.compile(_standalone(r), handlers={})
+            self.validators[key] = check
         try:
             check(value)
         except fastjsonschema.JsonSchemaValueException:
@@ -73,17 +79,25 @@ class Comparison:
         return True
 
 
-def _pointing_at(root: Any, ptr: str) -> Any:
+def _standalone(node: Node) -> Any:
+    """A document validating as ``node`` does, its references still resolving."""
+    base = node.root if isinstance(node.root, dict) else {}
+    if node.synthetic:
+        if not isinstance(node.schema, dict):
+            return node.schema
+        return {"definitions": base.get("definitions", {}), **node.schema}
+    if node.ptr == "":
+        return node.root
     # The root's definitions stay reachable; draft-07 ignores a $ref's siblings.
-    base = root if isinstance(root, dict) else {}
-    return {**base, "$ref": "#" + ptr}
+    return {**base, "$ref": "#" + node.ptr}
 
 
 def breaking_changes(reader: Any, writer: Any) -> list[Change]:
     """What the ``reader`` document may refuse of the instances ``writer`` allows."""
     comparison = Comparison(reader, writer)
     subset(comparison, Node(reader, "", reader), Node(writer, "", writer))
-    return comparison.changes
+    # A definition referred to from two places is compared twice; say each change once.
+    return list(dict.fromkeys(comparison.changes))
 
 
 def provable(c: Comparison, r: Node, w: Node) -> bool:
@@ -95,10 +109,26 @@ def provable(c: Comparison, r: Node, w: Node) -> bool:
 def subset(c: Comparison, r: Node, w: Node) -> None:
     """Report each way an instance valid under ``w`` may be invalid under ``r``."""
     r, w = deref(r), deref(w)
-    key = (r.ptr, w.ptr, id(w.schema))
-    if key in c.seen or w.schema is False or is_true(r.schema):
+    if w.schema is False or is_true(r.schema):
         return
-    c.seen.add(key)
+    key = (id(r.root), r.ptr, id(r.schema), id(w.root), w.ptr, id(w.schema))
+    if key in c.active:
+        return
+    known = c.results.get(key)
+    if known or (known is False and c.trials):
+        if known is False:  # a trial needs only the verdict; the details come in full once
+            c.report(r, w, "does not hold")
+        return
+    before = len(c.changes)
+    c.active.add(key)
+    try:
+        _checked(c, r, w)
+    finally:
+        c.active.discard(key)
+    c.results[key] = len(c.changes) == before
+
+
+def _checked(c: Comparison, r: Node, w: Node) -> None:
     if r.schema is False:
         c.report(r, w, "the reading schema accepts nothing here (false)")
         return
@@ -127,11 +157,12 @@ def _subset(c: Comparison, r: Node, w: Node) -> None:
 
 
 def same_keyword(r: Node, w: Node, keyword: str) -> bool:
-    """Whether both schemas hold ``keyword`` with the same meaning (references followed)."""
+    """Whether both schemas hold ``keyword`` with the same meaning (references followed),
+    or both lack it."""
     if not isinstance(r.schema, dict) or not isinstance(w.schema, dict):
         return False
     if keyword not in r.schema or keyword not in w.schema:
-        return False
+        return keyword not in r.schema and keyword not in w.schema
     return same(child(r, keyword), child(w, keyword))
 
 

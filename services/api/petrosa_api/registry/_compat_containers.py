@@ -199,7 +199,10 @@ def _additional(c: compat.Comparison, r: Node, w: Node) -> None:
     w_add = child(w, "additionalProperties")
     if deref(w_add).schema is False:
         return
+    w_patterns = _dict(w).get("patternProperties", {})
     for pr in _dict(r).get("patternProperties", {}):
+        if pr in w_patterns:
+            continue  # names it matches follow the writer's same pattern, not its default
         rn = child(r, "patternProperties", pr)
         if not compat.provable(c, rn, w_add):
             c.report(

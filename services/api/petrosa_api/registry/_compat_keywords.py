@@ -25,6 +25,7 @@ NUMERIC = frozenset({"number", "integer"})
 def compare_keywords(c: compat.Comparison, r: Node, w: Node) -> None:
     """Report each reader keyword the writer does not imply."""
     _combinators(c, r, w)
+    _listed_values(c, r, w)
     types = _types(c, r, w)
     ws = w.schema if isinstance(w.schema, dict) else {}
     if types & NUMERIC:
@@ -55,6 +56,19 @@ def _combinators(c: compat.Comparison, r: Node, w: Node) -> None:
             )
     if "if" in rs and not all(compat.same_keyword(r, w, k) for k in ("if", "then", "else")):
         _conditional(c, r, w)
+
+
+def _listed_values(c: compat.Comparison, r: Node, w: Node) -> None:
+    """A reader limited to listed values; the writer (not so limited, or it would have been
+    checked value by value) may write others."""
+    for keyword in ("enum", "const"):
+        if keyword in r.schema and not compat.same_keyword(r, w, keyword):
+            c.report(
+                child(r, keyword),
+                child(w, keyword),
+                f"{keyword} limits the values the "
+                "reading schema accepts; the writing schema does not",
+            )
 
 
 def _one_of(c: compat.Comparison, r: Node, w: Node, keyword: str) -> None:
@@ -102,6 +116,11 @@ def disjoint(c: compat.Comparison, a: Node, w: Node, depth: int = 0) -> bool:
     values = _listed(w.schema)
     if values is not None:
         return not any(c.accepts(a, v) for v in values)
+    # One side's "not" excludes all of the other.
+    if "not" in w.schema and compat.provable(c, child(w, "not"), a):
+        return True
+    if "not" in a.schema and compat.provable(c, child(a, "not"), w):
+        return True
     return _discriminated(c, a, w, depth)
 
 

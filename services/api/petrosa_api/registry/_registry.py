@@ -103,18 +103,25 @@ class SchemaRegistry:
     # Validation
 
     async def validate(
-        self, database: str, name: str, records: list[Any], version: int | None = None
+        self,
+        database: str,
+        name: str,
+        records: list[Any],
+        version: int | None = None,
+        *,
+        may_register: bool = True,
     ) -> list[RecordErrors]:
         """One entry per invalid record (its index and every error); [] when all are valid.
 
         ``version`` None means the latest active version. Raises ``UnknownSchema`` for a
         name or version nobody registered (unless SCHEMA_AUTO_REGISTER registers one
-        inferred from ``records``); with SCHEMA_VALIDATION_ENABLED off nothing is checked.
+        inferred from ``records``, when ``may_register``: the caller may write); with
+        SCHEMA_VALIDATION_ENABLED off nothing is checked.
         """
         try:
             compiled = await self.compiled(database, name, version)
         except UnknownSchema:
-            if not (self.options.auto_register and version is None and records):
+            if not (self.options.auto_register and may_register and version is None and records):
                 raise
             await self.register(
                 database,

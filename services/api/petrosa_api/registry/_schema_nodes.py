@@ -29,6 +29,8 @@ class Node:
     schema: Any
     ptr: str
     root: Any
+    # Built by joining schemas (``merged``): ``ptr`` then names where it came from, not it.
+    synthetic: bool = False
 
 
 def escape(token: str) -> str:
@@ -38,6 +40,13 @@ def escape(token: str) -> str:
 def child(node: Node, *tokens: str) -> Node:
     """The subschema under ``tokens``; ``True`` (anything goes) where there is none."""
     value, ptr = node.schema, node.ptr
+    if node.synthetic:
+        return Node(
+            _walk(value, tokens),
+            ptr + "".join("/" + escape(t) for t in tokens),
+            node.root,
+            synthetic=True,
+        )
     for token in tokens:
         if isinstance(value, dict):
             value = value.get(token, True)
@@ -47,6 +56,17 @@ def child(node: Node, *tokens: str) -> Node:
             value = True
         ptr += "/" + escape(token)
     return Node(value, ptr, node.root)
+
+
+def _walk(value: Any, tokens: tuple[str, ...]) -> Any:
+    for token in tokens:
+        if isinstance(value, dict):
+            value = value.get(token, True)
+        elif isinstance(value, list) and token.isdigit() and int(token) < len(value):
+            value = value[int(token)]
+        else:
+            return True
+    return value
 
 
 def is_true(schema: Any) -> bool:
@@ -93,7 +113,7 @@ def merged(at: Node, base: Any, extra: Node) -> Node:
     passes against it passes against the true conjunction.
     """
     if not isinstance(extra.schema, dict) or not isinstance(base, dict):
-        return extra if is_true(base) else Node(base, at.ptr, at.root)
+        return extra if is_true(base) else Node(base, at.ptr, at.root, synthetic=True)
     out = {**base, **extra.schema}
     if isinstance(base.get("required"), list) and isinstance(extra.schema.get("required"), list):
         out["required"] = sorted(set(base["required"]) | set(extra.schema["required"]))
@@ -108,7 +128,7 @@ def merged(at: Node, base: Any, extra: Node) -> Node:
     types_a, types_b = type_set(base), type_set(extra.schema)
     if "type" in base and "type" in extra.schema:
         out["type"] = sorted(_type_meet(types_a, types_b))
-    return Node(out, extra.ptr, at.root)
+    return Node(out, extra.ptr, at.root, synthetic=True)
 
 
 ALL_TYPES = frozenset({"null", "boolean", "object", "array", "number", "integer", "string"})
