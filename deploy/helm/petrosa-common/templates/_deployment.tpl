@@ -131,7 +131,7 @@ spec:
             - configMapRef:
                 name: {{ include "petrosa.fullname" . }}
           env:
-            {{- include "petrosa.secretEnv" . | nindent 12 }}
+            {{- include "petrosa.secretEnv" . | trim | nindent 12 }}
           startupProbe:
             httpGet:
               path: {{ .Values.probes.liveness.path }}
