@@ -129,7 +129,13 @@ class Bars:
 
     def tail(self, count: int) -> Bars:
         """The last ``count`` bars (all when fewer)."""
-        start = max(len(self) - count, 0)
+        n = self.open_time.shape[0]
+        start = max(n - count, 0)
+        # Methods of one family mostly ask for the same few tails: each is built once.
+        key = (self._offset + start, self._offset + n)
+        known = self._derived.tails.get(key)
+        if known is not None:
+            return known
         # A slice of valid bars is valid: built without re-checking a million timestamps.
         part = object.__new__(Bars)
         object.__setattr__(part, "interval_ms", self.interval_ms)
@@ -137,6 +143,7 @@ class Bars:
             object.__setattr__(part, name, getattr(self, name)[start:])
         object.__setattr__(part, "_derived", self._derived)
         object.__setattr__(part, "_offset", self._offset + start)
+        self._derived.tails[key] = part
         return part
 
     def adjacent(self) -> BoolArray:
@@ -163,8 +170,7 @@ class Bars:
 def _log(column: str) -> Callable[[Bars], npt.NDArray[Any]]:
     def compute(bars: Bars) -> npt.NDArray[Any]:
         values: FloatArray = getattr(bars, column)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.log(values)
+        return np.log(values)  # callers run under np.errstate: a bad price is their null
 
     return compute
 
@@ -183,11 +189,13 @@ class _Derived:
 
     def __init__(self, root: Bars) -> None:
         self.root = root
+        self.size = root.open_time.shape[0]
         self.arrays: dict[str, npt.NDArray[Any]] = {}
+        self.tails: dict[tuple[int, int], Bars] = {}
 
     def slice(self, bars: Bars, name: str) -> npt.NDArray[Any]:
-        n = len(bars)
-        if n < SHARED_DERIVED_SHARE * len(self.root):
+        n = bars.open_time.shape[0]
+        if n < SHARED_DERIVED_SHARE * self.size:
             return _DERIVED[name](bars)
         full = self.arrays.get(name)
         if full is None:
@@ -212,6 +220,4 @@ def adjacent_log_returns(bars: Bars) -> tuple[FloatArray, IntArray]:
     A return across a missing bar would span several intervals, so it is dropped, never filled.
     """
     keep = bars.adjacent()
-    with np.errstate(invalid="ignore"):
-        returns = np.diff(bars.log_close)[keep]
-    return returns, bars.open_time[1:][keep]
+    return np.diff(bars.log_close)[keep], bars.open_time[1:][keep]

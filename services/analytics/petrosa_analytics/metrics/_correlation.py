@@ -95,6 +95,11 @@ def correlation(
 ) -> MetricResult:
     """Correlation matrix over the last ``window`` return slots ending at the latest bar."""
     _check(series, window, method)
+    with np.errstate(all="ignore"):  # a bad price is a missing return, not a warning
+        return _matrix(series, window, method)
+
+
+def _matrix(series: Mapping[str, Bars], window: int, method: str) -> MetricResult:
     names = sorted(series)
     interval = series[names[0]].interval_ms
     lasts = [int(b.open_time[-1]) for b in series.values() if len(b)]
@@ -162,8 +167,9 @@ def _empty_matrix(names: list[str], window: int, method: str, reason: str) -> Me
 def rolling_correlation(a: Bars, b: Bars, *, window: int) -> MetricResult:
     """Pearson correlation over each run of ``window`` common return slots, as a time series."""
     _check({"a": a, "b": b}, window, "pearson")
-    xa, ta = adjacent_log_returns(a)
-    xb, tb = adjacent_log_returns(b)
+    with np.errstate(all="ignore"):
+        xa, ta = adjacent_log_returns(a)
+        xb, tb = adjacent_log_returns(b)
     times, ia, ib = np.intersect1d(ta, tb, assume_unique=True, return_indices=True)
     x, y = xa[ia], xb[ib]
     ok = np.isfinite(x) & np.isfinite(y)
