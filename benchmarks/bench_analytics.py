@@ -159,7 +159,7 @@ def pd_spread(df: Frame, w: int) -> dict[str, float]:
     eta = (np.log(t.high) + np.log(t.low)) / 2
     lc = np.log(t.close)
     products = ((lc - eta) * (lc - eta.shift(-1))).iloc[:-1][adjacent]
-    r = _returns(t).abs()
+    r = t.close.pct_change().where(t.open_time.diff() == MINUTE).abs()
     amihud = (r / t.quote_volume).where(t.quote_volume > 0).dropna()
     return {
         "corwin_schultz": cs.mean(),

@@ -54,9 +54,10 @@ def ref_abdi_ranaldo(bars: Bars, window: int) -> float:
 
 
 def ref_amihud(bars: Bars, window: int) -> float:
-    """Amihud (2002): mean of |r_t| / dollar volume_t (here close x base volume, not recorded)."""
+    """Amihud (2002): mean of |R_t| / dollar volume_t, R the simple return (dollar volume here
+    close x base volume: the recording has no quote volume)."""
     ratios = [
-        abs(math.log(b["close"] / a["close"])) / (b["close"] * b["volume"])
+        abs(b["close"] / a["close"] - 1) / (b["close"] * b["volume"])
         for a, b in adjacent_pairs(bars, window)
         if b["volume"] > 0
     ]

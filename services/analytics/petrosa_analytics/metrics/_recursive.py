@@ -35,11 +35,12 @@ def decay_filter(x: FloatArray, decay: float) -> FloatArray:
     padded = np.zeros(blocks * block)
     padded[:n] = x
     grid = padded.reshape(blocks, block)
-    j = np.arange(block)
-    local = np.cumsum(grid * decay ** (-j.astype(np.float64)), axis=1) * decay**j
+    # d**j as exp(j ln d): one exp instead of a pow per element, within a few ulps of it.
+    down = np.exp(np.arange(block) * math.log(decay))
+    local = np.cumsum(grid / down, axis=1) * down
     if blocks > 1:
         ends = decay_filter(np.ascontiguousarray(local[:, -1]), decay**block)
-        local[1:] += ends[:-1, None] * decay ** (j + 1.0)
+        local[1:] += ends[:-1, None] * (down * decay)
     out: FloatArray = local.reshape(-1)[:n]
     return out
 

@@ -88,7 +88,7 @@ def abdi_ranaldo(bars: Bars, window: int) -> MetricResult:
 
 
 def amihud(bars: Bars, window: int) -> MetricResult:
-    """Amihud (2002): mean |log return| per unit of quote (dollar) volume, over traded bars."""
+    """Amihud (2002): mean |simple return| per unit of quote (dollar) volume, over traded bars."""
     used, keep = _pairs(bars, window)
     dollar = used.quote_volume[1:]
     source = "quote_volume"
@@ -99,7 +99,8 @@ def amihud(bars: Bars, window: int) -> MetricResult:
         return undefined(
             FAMILY, "amihud", window, used, window + 1, "needs consecutive bars with volume"
         )
-    returns = np.abs(np.diff(used.log_close))[traded]
+    # Amihud's R is the simple return, not the log return.
+    returns = np.abs(used.close[1:] / used.close[:-1] - 1.0)[traded]
     value = float((returns / dollar[traded]).mean())
     return result(
         FAMILY,
