@@ -6,10 +6,22 @@ import gc
 import logging
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
-from petrosa_api.api.routes import backfill, catalog, data, health, metrics, original
+from petrosa_api.api.routes import (
+    backfill,
+    catalog,
+    data,
+    health,
+    history,
+    metrics,
+    original,
+    stream,
+    ui,
+)
 from petrosa_api.errors import install_error_handlers
 from petrosa_api.middleware import RequestContextMiddleware, install_log_filter
+from petrosa_api.push_feed import PushFeed
 from petrosa_api.settings import ApiSettings
 from petrosa_api.state import ApiState
 from petrosa_core import __version__
@@ -35,7 +47,17 @@ def create_app(state: ApiState) -> FastAPI:
     app.state.api = state
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
-    for module in (health, data, backfill, catalog, original):
+    if origins := state.settings.cors_origins():
+        # Outermost, so preflights and error answers carry the CORS headers too.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["X-API-Key", "Authorization", "Content-Type", "Last-Event-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+            max_age=600,
+        )
+    for module in (history, health, data, backfill, catalog, original, stream, ui):
         app.include_router(module.router)
     app.include_router(original.index)
     app.include_router(health.probes)
@@ -58,9 +80,24 @@ async def start(runtime: Runtime, settings: ApiSettings) -> None:
     stores = await open_stores(runtime, settings)
     state.attach_stores(stores.market, stores.metadata)
     state.bus = await connect_bus(runtime, settings)
+    await start_push(runtime, state)
     # Everything built so far lives as long as the process: keep it out of the collector's
     # full passes, which otherwise walk it all and stall requests for tens of milliseconds.
     gc.freeze()
+
+
+async def start_push(runtime: Runtime, state: ApiState) -> None:
+    """Feed the push channel from NATS; when stopping, tell its clients to reconnect elsewhere."""
+    assert state.bus is not None and state.market is not None
+    feed = PushFeed(state.push, state.market)
+    await feed.start(state.bus)
+
+    async def close_clients() -> None:
+        await runtime.stopping.wait()
+        state.push.close_all()
+
+    runtime.spawn("push-close", close_clients())
+    runtime.add_closer("push-feed", feed.stop)
 
 
 def main() -> None:

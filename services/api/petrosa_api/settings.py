@@ -43,6 +43,18 @@ class ApiSettings(CoreSettings):
     api_cache_ttl: float = Field(5.0, ge=0)
     api_backfill_timeout: float = Field(5.0, gt=0)
     backfill_request_subject: str = contracts.BACKFILL_REQUEST
+    # Browser origins allowed to call the API from other sites (CORS), comma-separated;
+    # none by default, ``*`` for any (then without credentials).
+    api_cors_origins: str = ""
+    # Push channel (/stream, /ws): events queued per client before it is dropped as too
+    # slow (events are shared, so a queue costs a pointer per event; an update brings up to
+    # 1,000 at once); a resume window of seconds and events (about 1 KiB each); a write a
+    # client has not taken in this long drops it; clients per replica.
+    api_push_queue: int = Field(10_000, ge=1)
+    api_push_replay_seconds: float = Field(30.0, ge=0)
+    api_push_replay_events: int = Field(20_000, ge=0)
+    api_push_send_timeout: float = Field(10.0, gt=0)
+    api_push_max_clients: int = Field(2000, ge=1)
 
     @field_validator("api_keys_file", mode="before")
     @classmethod
@@ -83,6 +95,9 @@ class ApiSettings(CoreSettings):
                 "or API_KEYS_FILE"
             )
         return self
+
+    def cors_origins(self) -> list[str]:
+        return [o.strip() for o in self.api_cors_origins.split(",") if o.strip()]
 
     def listen_addresses(self) -> dict[str, tuple[str, int]]:
         """The API serves its probes and metrics on its own port, not on ``METRICS_PORT``."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from petrosa_api.auth import Keyring
 from petrosa_api.cache import TtlCache
 from petrosa_api.dataset_catalog import Catalog
+from petrosa_api.push_hub import PushHub
 from petrosa_api.ratelimit import RateLimiter
 from petrosa_api.settings import ApiSettings
 from petrosa_api.shared_ratelimit import SharedRateLimiter, open_storage
@@ -29,6 +30,7 @@ class ApiState:
     failed_keys: RateLimiter
     cache: TtlCache
     coalescer: TtlCache
+    push: PushHub
     market: MarketStore | None = None
     metadata: MetadataStore | None = None
     catalog: Catalog | None = None
@@ -61,6 +63,11 @@ class ApiState:
             cache=TtlCache(settings.api_cache_ttl, max_entries=CACHE_ENTRIES),
             # TTL 0 keeps nothing: it only lets identical requests in flight share one read.
             coalescer=TtlCache(0),
+            push=PushHub(
+                settings.api_push_queue,
+                settings.api_push_replay_seconds,
+                settings.api_push_replay_events,
+            ),
         )
 
     def attach_stores(self, market: MarketStore, metadata: MetadataStore) -> None:

@@ -14,6 +14,7 @@ from typing import Annotated, TypeVar, cast
 import pydantic
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 
 from petrosa_api.auth import ApiKey, Scope, key_ident
 from petrosa_api.bodies import (
@@ -56,7 +57,7 @@ async def get_state(request: Request) -> ApiState:
 StateDep = Annotated[ApiState, Depends(get_state)]
 
 
-def state_of(request: Request) -> ApiState:
+def state_of(request: HTTPConnection) -> ApiState:
     return cast(ApiState, request.app.state.api)
 
 
@@ -105,17 +106,23 @@ class Caller:
     rate_key: str = ""
 
 
-def _presented_key(request: Request) -> str:
+def _presented_key(request: HTTPConnection, query_key: bool = False) -> str:
     if key := request.headers.get("x-api-key"):
         return key
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
+    if scheme.lower() == "bearer":
+        return token.strip()
+    return request.query_params.get("api_key", "") if query_key else ""
 
 
-def identify(request: Request) -> Caller:
-    """Match the presented key (a wrong one is refused) and spend one rate-limit token."""
+def identify(request: HTTPConnection, *, query_key: bool = False) -> Caller:
+    """Match the presented key (a wrong one is refused) and spend one rate-limit token.
+
+    ``query_key`` also takes the key from ``api_key=``: browsers' EventSource and WebSocket
+    send no headers of their own, so the push channel accepts it there.
+    """
     state = state_of(request)
-    presented = _presented_key(request)
+    presented = _presented_key(request, query_key)
     client = request.client.host if request.client else "unknown"
     key = _matching_key(state, presented, client) if presented else None
     caller = Caller(key, f"key:{key.ident}" if key else f"ip:{client}")
@@ -202,6 +209,15 @@ async def write_access(
     await count_across_replicas(request, caller)
     _admit(state_of(request), caller, Scope.WRITE)
     request.scope[_ADMITTED] = caller
+    return caller
+
+
+def stream_access(connection: HTTPConnection) -> Caller:
+    """Admit a push client as ``read_access`` would, with the key in a header or ``api_key=``."""
+    caller = identify(connection, query_key=True)
+    state = state_of(connection)
+    if state.settings.api_require_auth_for_reads:
+        _admit(state, caller, Scope.READ)
     return caller
 
 
