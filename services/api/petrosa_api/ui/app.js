@@ -162,7 +162,9 @@
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     ctx.font = "11px system-ui, sans-serif";
     const columns = Math.max(...rows.map((r) => r.measurements.length));
-    const cell = Math.max(4, (width - CELL.label) / Math.max(columns, 1));
+    // Cells of at most 22 px, right-aligned: the newest measurement is always at the edge.
+    const cell = Math.min(22, Math.max(4, (width - CELL.label) / Math.max(columns, 1)));
+    const origin = width - columns * cell;
     rows.forEach((row, i) => {
       const top = i * (CELL.height + CELL.gap);
       ctx.fillStyle = "#8593a3";
@@ -170,7 +172,7 @@
       const shift = columns - row.measurements.length;
       row.measurements.forEach((m, j) => {
         ctx.fillStyle = SCORE_COLORS[m.band] || "#3b4450";
-        ctx.fillRect(CELL.label + (shift + j) * cell, top, Math.max(cell - 1, 1), CELL.height);
+        ctx.fillRect(origin + (shift + j) * cell, top, Math.max(cell - 1, 1), CELL.height);
       });
     });
     canvas.onmousemove = (event) => {
@@ -178,7 +180,7 @@
       const row = rows[Math.floor((event.clientY - rect.top) / (CELL.height + CELL.gap))];
       if (!row) return;
       const shift = columns - row.measurements.length;
-      const m = row.measurements[Math.floor((event.clientX - rect.left - CELL.label) / cell) - shift];
+      const m = row.measurements[Math.floor((event.clientX - rect.left - origin) / cell) - shift];
       canvas.title = m ? `${row.dataset_id} ${isoTime(m.measured_time)}: ${m.score.toFixed(1)} (completeness ${(m.completeness * 100).toFixed(1)} %)` : row.dataset_id;
     };
   }
@@ -249,8 +251,13 @@
       select.replaceChildren(...names.map((n) => el("option", { value: n }, n)));
     }
     if (!state.chartDataset && candles.length) {
-      const freshest = candles.reduce((a, b) => ((b.last_time || 0) > (a.last_time || 0) ? b : a));
-      chooseChart(freshest.dataset_id);
+      // The freshest dataset, the longest among equally fresh ones: the live market.
+      const rank = (d) => [d.last_time || 0, d.record_count];
+      const best = candles.reduce((a, b) => {
+        const [ra, rb] = [rank(a), rank(b)];
+        return rb[0] > ra[0] || (rb[0] === ra[0] && rb[1] > ra[1]) ? b : a;
+      });
+      chooseChart(best.dataset_id);
     }
     select.value = state.chartDataset;
   }

@@ -63,7 +63,8 @@
       const span = high - low || Math.abs(high) * 0.001 || 1;
       const y = (price) => area.bottom - ((price - low) / span) * (area.bottom - area.top);
       this.grid(ctx, area, low, span, y);
-      const step = (area.right - area.left) / MAX_CANDLES;
+      // Few candles are drawn as wide as 60 would be; many share the width.
+      const step = (area.right - area.left) / Math.max(candles.length, 60);
       const offset = area.right - candles.length * step;
       candles.forEach((c, i) => this.candle(ctx, c, offset + i * step, step, y));
       this.timeAxis(ctx, area, candles, offset, step);
@@ -110,7 +111,7 @@
 
     timeAxis(ctx, area, candles, offset, step) {
       ctx.fillStyle = COLORS.text;
-      const every = Math.max(1, Math.floor(candles.length / 6));
+      const every = Math.max(1, Math.ceil(70 / step)); // a label every 70 px at most
       for (let i = 0; i < candles.length; i += every) {
         const t = new Date(candles[i].open_time);
         const label = t.toISOString().slice(11, 16);
