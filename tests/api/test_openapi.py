@@ -91,10 +91,10 @@ def test_every_operation_has_a_success_example(openapi_document: dict[str, Any])
                 missing.append(f"{method.upper()} {path}")
 
     assert missing == []
-    assert len(openapi_document["paths"]) == 24
+    assert len(openapi_document["paths"]) == 25
 
 
-DATA_PATHS = ["candles", "trades", "depth", "funding", "tickers", "mark-prices"]
+DATA_PATHS = ["candles", "trades", "depth", "funding", "tickers", "mark-prices", "book-tickers"]
 
 
 @pytest.mark.parametrize("path", DATA_PATHS)
@@ -147,5 +147,5 @@ def test_no_generated_request_makes_a_server_error(api_schema: Any) -> None:
             except Exception as exc:  # each operation's first failure, all reported together
                 failures[f"{operation.label} ({mode.value})"] = str(exc)[:2000]
 
-    assert len(operations) == 24
+    assert len(operations) == 25
     assert failures == {}

@@ -65,6 +65,18 @@ TICKER: dict[str, Any] = {
     "volume": 187000000.0,
     "trade_count": 50123,
 }
+BOOK_TICKER: dict[str, Any] = {
+    "symbol": "SUSHIUSDT",
+    "update_id": 600859600576,
+    "event_time": 1626992741017,
+    "transaction_time": 1626992741012,
+    "bid_price": 7.611,
+    "bid_quantity": 2.0,
+    "ask_price": 7.612,
+    "ask_quantity": 297.0,
+    "event_time_iso": "2021-07-22T22:25:41.017Z",
+    "transaction_time_iso": "2021-07-22T22:25:41.012Z",
+}
 MARK: dict[str, Any] = {
     "symbol": "SUSHIUSDT",
     "event_time": 1626992742000,

@@ -7,7 +7,6 @@ from typing import Any
 
 import msgspec
 import msgspec.inspect as mi
-import polars as pl
 
 from petrosa_api.fields import describe
 from petrosa_api.times import iso_column, iso_or_none
@@ -78,19 +77,3 @@ def type_name(tp: mi.Type) -> str:
         mi.NoneType: "null",
     }
     return names.get(type(tp), "any")
-
-
-def polars_type(tp: mi.Type) -> pl.DataType:
-    """The Parquet column type of a field; nested price levels become lists of lists."""
-    if isinstance(tp, mi.UnionType):
-        return polars_type(next(t for t in tp.types if not isinstance(t, mi.NoneType)))
-    if isinstance(tp, mi.VarTupleType):
-        return pl.List(polars_type(tp.item_type))
-    if isinstance(tp, mi.TupleType):
-        return pl.List(polars_type(tp.item_types[0]))
-    simple: dict[type[mi.Type], pl.DataType] = {
-        mi.IntType: pl.Int64(),
-        mi.FloatType: pl.Float64(),
-        mi.BoolType: pl.Boolean(),
-    }
-    return simple.get(type(tp), pl.String())

@@ -10,11 +10,13 @@ from starlette.responses import Response
 from petrosa_api import examples
 from petrosa_api.api.deps import read_access
 from petrosa_api.api.routes.data import (
+    ALL_HELP,
+    FORMAT_HELP,
     OFFSET_HELP,
     TIME_HELP,
     PageParams,
     SourceDep,
-    page_docs,
+    data_route,
     page_params,
     serve,
 )
@@ -51,25 +53,32 @@ async def root() -> Response:
 async def kline_params(
     start_time: Annotated[str | None, Query(description=f"{TIME_HELP}; inclusive")] = None,
     end_time: Annotated[str | None, Query(description=f"{TIME_HELP}; exclusive")] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Candles per page")] = 1000,
+    limit: Annotated[
+        int | None, Query(ge=1, le=MAX_LIMIT, description="Candles per page (default 1000)")
+    ] = None,
     offset: Annotated[int | None, Query(ge=0, description=OFFSET_HELP)] = None,
     order: Annotated[Order | None, Query(description="Time order (default asc)")] = None,
     cursor: Annotated[
         str | None, Query(max_length=512, description="next_cursor of the previous page")
     ] = None,
-    format: Annotated[Format | None, Query(description="json (default), csv or parquet")] = None,
+    format: Annotated[Format | None, Query(description=FORMAT_HELP)] = None,
+    whole: Annotated[bool, Query(alias="all", description=ALL_HELP)] = False,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+    accept_encoding: Annotated[str | None, Header(include_in_schema=False)] = None,
+    range: Annotated[str | None, Header(include_in_schema=False)] = None,
+    if_range: Annotated[str | None, Header(include_in_schema=False)] = None,
+    if_none_match: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> PageParams:
     """The original's names (``start_time``, ``end_time``) for the page of ``/data``."""
     return await page_params(
         start=start_time, end=end_time, limit=limit, order=order, cursor=cursor,
-        offset=offset, format=format, accept=accept,
+        offset=offset, format=format, whole=whole, accept=accept,
+        accept_encoding=accept_encoding, range=range, if_range=if_range,
+        if_none_match=if_none_match,
     )  # fmt: skip
 
 
-@router.get(
-    "/klines", summary="Candles in the original service's form", **page_docs(examples.CANDLE)
-)
+@data_route(router, "/klines", "Candles in the original service's form", examples.CANDLE)
 async def klines(
     source: SourceDep,
     symbol: Annotated[Symbol, Query(description="Binance symbol, in any case")],
