@@ -18,12 +18,13 @@ from petrosa_analytics.metrics import (
     METHODS,
     Bars,
     MetricResult,
+    bars_needed,
     compute,
     compute_all,
     correlation,
     rolling_correlation,
 )
-from tests.analytics._support import MINUTE, recorded
+from tests.analytics._support import MINUTE, gbm, recorded
 
 
 def test_public_surface() -> None:
@@ -34,6 +35,7 @@ def test_public_surface() -> None:
             "FAMILIES",
             "METHODS",
             "DEFAULT_WINDOWS",
+            "bars_needed",
             "compute",
             "compute_all",
             "correlation",
@@ -241,3 +243,24 @@ def test_any_candles_however_odd_give_strict_json_and_a_reason_for_every_null(
         if r.value is None:
             assert r.extra.get("reason"), (r.family, r.method)
         assert 0.0 <= r.completeness <= 1.0
+
+
+@pytest.mark.parametrize("window", [2, 7, 26])
+def test_bars_needed_is_exactly_what_each_method_reads_for_a_complete_result(window: int) -> None:
+    history = gbm(3000, 1e-3, seed=3).bars
+    for family in FAMILIES:
+        for method in METHODS[family]:
+            needed = bars_needed(family, window, method)
+            [full] = compute(family, history, method=method, window=window)
+            assert (full.bars_used, full.completeness) == (needed, 1.0), (family, method)
+            [short] = compute(family, history.tail(needed - 1), method=method, window=window)
+            assert short.completeness < 1.0, (family, method)
+        family_needs = max(bars_needed(family, window, m) for m in METHODS[family])
+        assert bars_needed(family, window) == family_needs
+    pairs = {"A": history.tail(window + 1), "B": history.tail(window + 1)}
+    assert bars_needed("correlation", window) == window + 1
+    assert correlation(pairs, window=window).completeness == 1.0
+    with pytest.raises(ValueError, match="unknown correlation method"):
+        bars_needed("correlation", window, "kendall")
+    with pytest.raises(ValueError, match="unknown metric family"):
+        bars_needed("momentum", window)

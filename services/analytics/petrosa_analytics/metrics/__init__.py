@@ -11,6 +11,7 @@ from petrosa_analytics.metrics._registry import (
     DEFAULT_WINDOWS,
     FAMILIES,
     METHODS,
+    bars_needed,
     compute,
     compute_all,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "METHODS",
     "Bars",
     "MetricResult",
+    "bars_needed",
     "book_spread",
     "compute",
     "compute_all",

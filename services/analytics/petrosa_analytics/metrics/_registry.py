@@ -71,6 +71,75 @@ DEFAULT_WINDOWS: dict[str, int] = {
 }
 
 
+def _signal(window: int) -> int:
+    return _trend.scaled(window, 9)
+
+
+def _adx_period(window: int) -> int:
+    return _trend.scaled(window, 14)
+
+
+_SPANS = _volume.WARMUP_SPANS
+_WILDER = _trend.WILDER_WARMUP_PERIODS
+# Bars each method reads for a full-quality result over ``window``: the engine loads at least
+# this many (a test holds each method to its figure).
+_BARS_NEEDED: dict[str, dict[str, Callable[[int], int]]] = {
+    "volatility": {
+        "close_to_close": lambda w: w + 1,
+        "parkinson": lambda w: w,
+        "garman_klass": lambda w: w,
+        "rogers_satchell": lambda w: w,
+        "yang_zhang": lambda w: w + 1,
+        "vol_of_vol": lambda w: 2 * w,
+    },
+    "volume": {
+        "total": lambda w: w,
+        "sma": lambda w: w,
+        "ema": lambda w: _SPANS * w,
+        "spike_ratio": lambda w: w + 1,
+        "vwap": lambda w: w,
+        "taker_delta": lambda w: w,
+    },
+    "spread": {m: (lambda w: w + 1) for m in METHODS["spread"]},
+    "trend": {
+        "sma": lambda w: w,
+        "ema": lambda w: _SPANS * w,
+        "sma_crossover": lambda w: 2 * w - 1,
+        "ema_crossover": lambda w: _SPANS * w + w,
+        "macd": lambda w: _SPANS * (w + _signal(w)),
+        "adx": lambda w: 2 * _WILDER * _adx_period(w) + 1,
+        "linear_regression": lambda w: w,
+    },
+    "deviation": {m: (lambda w: w) for m in METHODS["deviation"]},
+    "seasonality": {m: (lambda w: w) for m in METHODS["seasonality"]},
+    "regime": {"volatility_trend": lambda w: w},
+    "correlation": {m: (lambda w: w + 1) for m in METHODS["correlation"]},
+}
+
+
+def bars_needed(family: str, window: int | None = None, method: str | None = None) -> int:
+    """How many of the newest bars to load so every method asked for (all of the family's
+    when ``method`` is None) computes over its full window and warm-up."""
+    if family == "correlation":
+        chosen = _check_correlation(method, window)
+    else:
+        chosen = _check(family, method, window)
+    names = METHODS[family] if method is None else (method,)
+    return max(_BARS_NEEDED[family][name](chosen) for name in names)
+
+
+def _check_correlation(method: str | None, window: int | None) -> int:
+    if method is not None and method not in METHODS["correlation"]:
+        raise ValueError(f"unknown correlation method {method[:40]!r}; known: pearson, spearman")
+    return _window(DEFAULT_WINDOWS["correlation"] if window is None else window)
+
+
+def _window(chosen: object) -> int:
+    if isinstance(chosen, bool) or not isinstance(chosen, int) or chosen < 2:
+        raise ValueError(f"window must be an integer of at least 2 bars, got {chosen!r}")
+    return chosen
+
+
 def _check(family: str, method: str | None, window: int | None) -> int:
     if family not in METHODS or family == "correlation":
         known = ", ".join(FAMILIES)
@@ -78,10 +147,7 @@ def _check(family: str, method: str | None, window: int | None) -> int:
     if method is not None and method not in METHODS[family]:
         known = ", ".join(METHODS[family])
         raise ValueError(f"unknown {family} method {method[:40]!r}; known: {known}")
-    chosen = DEFAULT_WINDOWS[family] if window is None else window
-    if isinstance(chosen, bool) or not isinstance(chosen, int) or chosen < 2:
-        raise ValueError(f"window must be an integer of at least 2 bars, got {chosen!r}")
-    return chosen
+    return _window(DEFAULT_WINDOWS[family] if window is None else window)
 
 
 def compute(
