@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import kubernetes_validate
 import pytest
 import trustme
 import yaml
@@ -77,6 +78,36 @@ def settings_names(component: str) -> frozenset[str]:
                 else:
                     names.add(str(alias or name).upper())
     return frozenset(names)
+
+
+# The oldest Kubernetes the charts support (autoscaling/v2, policy/v1, networking/v1 are
+# GA there) and the newest whose schemas kubernetes-validate ships.
+KUBERNETES_VERSIONS = ("1.29.0", "1.37.0")
+# Custom resources of the Prometheus Operator and KEDA: not in Kubernetes' schemas.
+CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule", "ScaledObject"}
+
+
+def check_kubernetes_schema(manifests: list[Manifest]) -> None:
+    """Every built-in manifest is valid for Kubernetes' OpenAPI schema, unknown fields refused."""
+    checked = 0
+    for manifest in manifests:
+        if manifest["kind"] in CUSTOM_KINDS:
+            continue
+        checked += 1
+        text = json.dumps(manifest, sort_keys=True)
+        if text in _SCHEMA_VALID:  # the umbrella's tests check the same manifests again
+            continue
+        for version in KUBERNETES_VERSIONS:
+            try:
+                kubernetes_validate.validate(manifest, version, strict=True)
+            except kubernetes_validate.ValidationError as exc:
+                name = f"{manifest['kind']}/{manifest['metadata']['name']}"
+                pytest.fail(f"{name} is invalid for Kubernetes {version}: {exc.message}")
+        _SCHEMA_VALID.add(text)
+    assert checked >= 6
+
+
+_SCHEMA_VALID: set[str] = set()
 
 
 def labels_match(selector: dict[str, str], labels: dict[str, str]) -> bool:
@@ -153,6 +184,7 @@ def egress_ports(policy: Manifest) -> set[int]:
 
 def check_component(manifests: list[Manifest], component: str) -> Manifest:
     """Every manifest of one component, checked against its Deployment; returns it."""
+    check_kubernetes_schema(manifests)
     for cm in of_kind(manifests, "ConfigMap"):
         _CONFIGMAPS[cm["metadata"]["name"]] = cm["data"]
     [deployment] = [
