@@ -185,6 +185,11 @@ def test_from_arrow_takes_candle_columns_and_drops_open_candles(time_type: pa.Da
     )
     bars = Bars.from_arrow(table, MINUTE)
     assert bars.open_time.tolist() == times[:2]
+    # SQLite and MariaDB reads may carry the flag as 0/1 integers, possibly null.
+    as_integers = table.set_column(
+        table.schema.get_field_index("is_closed"), "is_closed", pa.array([1, None, 0], pa.int64())
+    )
+    assert Bars.from_arrow(as_integers, MINUTE).open_time.tolist() == [0]
     assert bars.close.tolist() == [1.2, 2.2]
     assert bars.trade_count.tolist() == [1, 0]
     assert math.isnan(bars.taker_buy_base_volume[1])  # null stays "not recorded"

@@ -119,10 +119,12 @@ class Bars:
             columns[name] = column.to_numpy()
         if "is_closed" in table.column_names:
             # Masking the numpy columns costs a tenth of filtering the Arrow table.
-            is_closed = table["is_closed"]
+            # SQL backends may hand the flag over as 0/1 integers: as booleans it masks rows,
+            # as integers it would pick rows 0 and 1.
+            is_closed = pc.cast(table["is_closed"], pa.bool_())
             if is_closed.null_count:
                 is_closed = pc.fill_null(is_closed, False)
-            closed = is_closed.to_numpy()
+            closed = np.asarray(is_closed.to_numpy(), dtype=np.bool_)
             if not closed.all():
                 columns = {name: values[closed] for name, values in columns.items()}
         return cls.from_columns(interval_ms, **columns)
