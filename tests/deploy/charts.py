@@ -56,6 +56,7 @@ def production(component: str) -> dict[str, Any]:
         "config": {
             "NATS_URL": "tls://nats-0.nats:4222,tls://nats-1.nats:4222,tls://nats-2.nats:4222",
             "LOG_LEVEL": "INFO",
+            "NATS_STREAM_REPLICAS": "3",
         },
         "secrets": {"existingSecret": "petrosa-dm", "revision": "7"},
         "nats": {"auth": "userPassword", "tls": {"enabled": True, "clientCert": True}},

@@ -44,6 +44,7 @@ PROBES = ("startupProbe", "livenessProbe", "readinessProbe")
 # The OpenTelemetry SDK reads these itself (sampler, resource, propagators, the switch).
 OTEL_SDK_NAMES = {
     "OTEL_SDK_DISABLED",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
     "OTEL_TRACES_SAMPLER",
     "OTEL_TRACES_SAMPLER_ARG",
     "OTEL_PROPAGATORS",
@@ -743,6 +744,7 @@ def test_each_component_accepts_the_environment_its_chart_gives_it(
     settings = load_settings(cls)
     assert settings.nats_url == env["NATS_URL"]
     assert settings.metrics_port == int(env["METRICS_PORT"])
+    assert settings.nats_stream_replicas == (3 if profile == "production" else 1)
     assert stray_variables(env, own=cls.model_fields) == []
     if profile == "production":
         assert settings.otel_exporter_otlp_endpoint == "http://otel-collector.observability:4318"
