@@ -8,6 +8,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from petrosa_core.tracing import RequestIdFilter
+
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _RECORD_FIELDS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 # uvicorn attaches an ANSI-coloured copy of its message; it is noise in JSON.
@@ -45,6 +47,8 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     """Send every logger's records to stderr as JSON lines; calling again reconfigures."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
+    # A request id travels with NATS messages: every process logs it while handling one.
+    handler.addFilter(RequestIdFilter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

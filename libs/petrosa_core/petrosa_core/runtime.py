@@ -8,6 +8,7 @@ A supervised task that fails or ends on its own stops the service with exit code
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import os
 import signal
@@ -20,6 +21,7 @@ from petrosa_core.errors import ConfigError, PetrosaError
 from petrosa_core.logs import configure_logging
 from petrosa_core.preflight import check_ports, parse_arguments, serve_probes_only, stray_variables
 from petrosa_core.settings import CoreSettings, load_settings
+from petrosa_core.tracing import configure_tracing
 
 Check = Callable[[], Awaitable[bool]]
 Closer = Callable[[], Awaitable[None]]
@@ -281,6 +283,9 @@ def run_service(
         sys.stderr.write(f"{settings_cls.__name__}: {exc}\n")
         sys.exit(EXIT_CONFIG)
     configure_logging(settings.service_name, settings.log_level)
+    stop_tracing = configure_tracing(settings.service_name, settings.otel_exporter_otlp_endpoint)
+    if stop_tracing is not None:
+        atexit.register(stop_tracing)  # flushes the spans still batched at exit
     if stray := stray_variables(os.environ, own=settings_cls.model_fields):
         log.warning("not a setting of any Petrosa service, ignored: %s", ", ".join(stray))
     runtime = Runtime(settings.service_name, shutdown_timeout=settings.shutdown_timeout)

@@ -162,6 +162,9 @@ class CoreSettings(NatsSettings):
     metrics_host: str = "0.0.0.0"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     shutdown_timeout: float = Field(10.0, gt=0)
+    # OpenTelemetry's own variable: the OTLP/HTTP collector (http://collector:4318) that
+    # receives spans; tracing is off while it is empty.
+    otel_exporter_otlp_endpoint: str = ""
 
     # A MongoDB replica set: how a write is acknowledged, where reads go, what is retried.
     # Options written in the market store URL itself win over these.

@@ -7,7 +7,6 @@ Core errors are translated here, at the API's one boundary: ``ValidationError`` 
 from __future__ import annotations
 
 import logging
-from contextvars import ContextVar
 from http import HTTPStatus
 from typing import Any
 
@@ -19,11 +18,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from petrosa_api.formats import json_response
+from petrosa_core import tracing
 from petrosa_core.errors import BusError, StoreError, StoreUnavailable, ValidationError
 
 log = logging.getLogger("petrosa.api")
 
-REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+# The core's, so a backfill request sent over NATS carries the API request's id.
+REQUEST_ID = tracing.REQUEST_ID
 
 ERRORS = Counter("data_manager_errors", "API error responses by error code", ["code"])
 

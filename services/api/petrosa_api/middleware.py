@@ -10,12 +10,17 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+from opentelemetry import propagate
+from opentelemetry.trace import Span, SpanKind
 from prometheus_client import Counter, Histogram
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from petrosa_api.errors import REQUEST_ID, error_response
+from petrosa_core.tracing import tracer
 
 log = logging.getLogger("petrosa.api")
 
@@ -82,17 +87,45 @@ class RequestContextMiddleware:
                 MutableHeaders(scope=message).append("X-Request-ID", request_id)
             await send(message)
 
+        with _server_span(scope, request_id) as span:
+            try:
+                await self.app(scope, receive, send_with_id)
+            except Exception:
+                log.exception("unhandled error answering %s %s", scope["method"], scope["path"])
+                if response_started:
+                    raise
+                crash = error_response(500, "internal_error", "unexpected error; see the API logs")
+                await crash(scope, receive, send_with_id)
+            finally:
+                span.set_attribute("http.response.status_code", status)
+                _observe(scope, status, time.perf_counter() - started)
+                REQUEST_ID.reset(token)
+
+
+# The W3C trace context a caller may send, continued by the request's span.
+_TRACE_HEADERS = (b"traceparent", b"tracestate")
+
+
+@contextmanager
+def _server_span(scope: Scope, request_id: str) -> Iterator[Span]:
+    """A span over the request, named by its route template once routing has matched."""
+    carrier = {
+        name.decode("latin-1"): value.decode("latin-1")
+        for name, value in scope["headers"]
+        if name in _TRACE_HEADERS
+    }
+    method = scope["method"]
+    with tracer.start_as_current_span(
+        method,
+        context=propagate.extract(carrier),
+        kind=SpanKind.SERVER,
+        attributes={"http.request.method": method, "petrosa.request_id": request_id},
+    ) as span:
         try:
-            await self.app(scope, receive, send_with_id)
-        except Exception:
-            log.exception("unhandled error answering %s %s", scope["method"], scope["path"])
-            if response_started:
-                raise
-            crash = error_response(500, "internal_error", "unexpected error; see the API logs")
-            await crash(scope, receive, send_with_id)
+            yield span
         finally:
-            _observe(scope, status, time.perf_counter() - started)
-            REQUEST_ID.reset(token)
+            if (route := getattr(scope.get("route"), "path", None)) is not None:
+                span.update_name(f"{method} {route}")
 
 
 def _observe(scope: Scope, status: int, seconds: float) -> None:

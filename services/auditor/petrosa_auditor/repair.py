@@ -19,6 +19,7 @@ from petrosa_auditor import metrics
 from petrosa_auditor.checks.gaps import Gap
 from petrosa_auditor.findings import GAPS
 from petrosa_auditor.report import CheckResult, DatasetReport
+from petrosa_core import tracing
 from petrosa_core.contracts import (
     BackfillEvent,
     BackfillReply,
@@ -125,6 +126,13 @@ class AutoBackfill:
         return job_id
 
     async def _send(
+        self, dataset: DatasetId, gap: Gap, spans: dict[str, tuple[int, int]]
+    ) -> list[str]:
+        """Request ``gap`` under a request id of its own, followed into the backfiller."""
+        with tracing.new_request("auditor backfill request", dataset=str(dataset)):
+            return await self._requested(dataset, gap, spans)
+
+    async def _requested(
         self, dataset: DatasetId, gap: Gap, spans: dict[str, tuple[int, int]]
     ) -> list[str]:
         """Request ``gap``; ``spans`` holds the ranges of jobs already read, not read again."""

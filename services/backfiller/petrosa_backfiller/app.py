@@ -80,7 +80,9 @@ async def build_backfiller(runtime: Runtime, settings: BackfillerSettings) -> Ba
         max_jobs=settings.max_auto_backfill_jobs,
         poll_interval=settings.backfill_poll_interval,
     )
-    intake = Intake(ctx.metadata, ctx.events, lock, on_created=scheduler.wake)
+    intake = Intake(
+        ctx.metadata, ctx.events, lock, on_created=scheduler.wake, traces=scheduler.traces
+    )
     return Backfiller(bus, intake, scheduler)
 
 

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from petrosa_backfiller import metrics
 from petrosa_backfiller.events import Events
+from petrosa_backfiller.scheduler import JobTraces
 from petrosa_core.bus import Message
 from petrosa_core.contracts import (
     BackfillReply,
@@ -52,12 +53,14 @@ class Intake:
         lock: Lock,
         *,
         on_created: Callable[[], None],
+        traces: JobTraces | None = None,
         clock: Clock = now_ms,
     ) -> None:
         self._metadata = metadata
         self._events = events
         self._lock = lock
         self._on_created = on_created
+        self._traces = traces
         self._clock = clock
 
     async def submit(self, payload: bytes) -> BackfillReply:
@@ -92,6 +95,8 @@ class Intake:
         # Published before any worker can report the job running.
         await self._events.publish(job, claimable=True)
         log.info("backfill job created", extra={"job_id": job.id, "dataset_id": job.dataset_id})
+        if self._traces is not None:
+            self._traces.keep(job.id)
         return job
 
     async def cancel(self, payload: bytes) -> JobView:

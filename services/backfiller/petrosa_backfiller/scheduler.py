@@ -9,13 +9,36 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 
 from petrosa_backfiller import metrics
 from petrosa_backfiller.jobs import JobContext, JobRun
+from petrosa_core import tracing
 from petrosa_core.errors import StoreError
 from petrosa_core.metadata import BackfillJob
 
 log = logging.getLogger(__name__)
+
+
+# Jobs whose request's trace context is remembered until this process runs them; a job
+# run elsewhere (another replica claimed it) or much later starts a trace of its own.
+TRACED_JOBS = 1024
+
+
+class JobTraces:
+    """The trace context and request id each job was requested in, until it runs here."""
+
+    def __init__(self, size: int = TRACED_JOBS) -> None:
+        self._size = size
+        self._carriers: OrderedDict[str, dict[str, str]] = OrderedDict()
+
+    def keep(self, job_id: str) -> None:
+        self._carriers[job_id] = tracing.carried()
+        while len(self._carriers) > self._size:
+            self._carriers.popitem(last=False)
+
+    def take(self, job_id: str) -> dict[str, str] | None:
+        return self._carriers.pop(job_id, None)
 
 
 class JobScheduler:
@@ -23,6 +46,7 @@ class JobScheduler:
 
     def __init__(self, ctx: JobContext, *, max_jobs: int, poll_interval: float) -> None:
         self.ctx = ctx
+        self.traces = JobTraces()
         self.max_jobs = max_jobs
         self.poll_interval = poll_interval
         self.peak_running = 0
@@ -73,7 +97,8 @@ class JobScheduler:
     async def _run(self, job: BackfillJob, stopping: asyncio.Event) -> None:
         """Run one job; its failure is logged here so the other jobs go on."""
         try:
-            await JobRun(self.ctx, job).run(stopping)
+            with tracing.resumed(self.traces.take(job.id), "backfill job", job_id=job.id):
+                await JobRun(self.ctx, job).run(stopping)
         except Exception:
             log.exception("backfill job stopped by an error", extra={"job_id": job.id})
         finally:

@@ -16,6 +16,7 @@ import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Gauge
 
 from petrosa_core.bus._errors import as_bus_error
@@ -23,6 +24,7 @@ from petrosa_core.bus._messages import Message, StoredMessage, Subscription
 from petrosa_core.errors import BusError
 from petrosa_core.runtime import without_credentials
 from petrosa_core.settings import NatsSettings
+from petrosa_core.tracing import incoming, outgoing_headers, tracer
 
 log = logging.getLogger("petrosa_core.bus")
 
@@ -83,13 +85,21 @@ class Bus:
     async def publish(
         self, subject: str, payload: bytes = b"", *, headers: dict[str, str] | None = None
     ) -> None:
+        """Publish; the current trace context and request id travel in the headers."""
         with as_bus_error(f"publish on {subject}"):
-            await self.client.publish(subject, payload, headers=headers)
+            await self.client.publish(subject, payload, headers=outgoing_headers(headers))
 
     async def request(self, subject: str, payload: bytes, *, within: float) -> bytes:
-        """The answer's payload; ``NoResponders``, or ``BusTimeout`` after ``within`` seconds."""
-        with as_bus_error(f"request on {subject}"):
-            return (await self.client.request(subject, payload, timeout=within)).data
+        """The answer's payload; ``NoResponders``, or ``BusTimeout`` after ``within`` seconds.
+
+        A client span covers the round trip; its context and the request id go with it.
+        """
+        with (
+            tracer.start_as_current_span(f"{subject} request", kind=SpanKind.CLIENT),
+            as_bus_error(f"request on {subject}"),
+        ):
+            headers = outgoing_headers()
+            return (await self.client.request(subject, payload, within, headers=headers)).data
 
     async def subscribe(
         self,
@@ -173,8 +183,11 @@ class Bus:
 
 
 def _delivering_to(handler: Handler) -> Callable[[Msg], Awaitable[None]]:
+    """Each message handled in a span of its sender's trace, with the sender's request id."""
+
     async def deliver(msg: Msg) -> None:
-        await handler(Message(msg))
+        with incoming(msg.headers, f"{msg.subject} receive"):
+            await handler(Message(msg))
 
     return deliver
 

@@ -38,8 +38,16 @@ class Message:
     def is_request(self) -> bool:
         return bool(self._msg.reply)
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """The message's headers (trace context, request id, reasons); empty when none."""
+        return dict(self._msg.headers or {})
+
     async def respond(self, payload: bytes) -> None:
-        """Answer the request; a message that asked for no answer is left alone."""
+        """Answer the request; a message that asked for no answer is left alone.
+
+        nats-py sends the request's headers back with the answer: its request id included.
+        """
         if not self._msg.reply:
             return
         with as_bus_error(f"answer a request on {self.subject}"):
