@@ -77,6 +77,7 @@ async def start(runtime: Runtime, settings: AnalyticsSettings) -> None:
     bus = await connect_bus(runtime, settings)
     stores = await open_stores(runtime, settings)
     service = await assemble(settings, bus, stores.market, stores.metadata)
+    await service.engine.warm_up()
     runtime.spawn("analytics", service.run(runtime.stopping))
 
 
