@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from petrosa_core._store_metrics import counted
 from petrosa_core.bus import Bus, connect
 from petrosa_core.errors import BusError, ConfigError, StoreUnavailable
 from petrosa_core.market import MarketStore, open_market_store
@@ -121,7 +122,7 @@ async def open_stores(runtime: Runtime, settings: CoreSettings) -> Stores:
     for name in ("market_store", "metadata_store"):
         if reason := await runtime.failing_check(name):
             log.warning("%s; readiness waits for it", reason, extra={"check": name})
-    return Stores(market, metadata)
+    return Stores(counted(market, "market"), counted(metadata, "metadata"))
 
 
 def answers(ping: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[bool]]:
