@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from petrosa_api.api.routes import (
+    analysis,
     backfill,
     catalog,
     data,
@@ -57,7 +58,7 @@ def create_app(state: ApiState) -> FastAPI:
             expose_headers=["X-Request-ID", "Retry-After"],
             max_age=600,
         )
-    for module in (history, health, data, backfill, catalog, original, stream, ui):
+    for module in (history, health, data, backfill, catalog, original, stream, ui, analysis):
         app.include_router(module.router)
     app.include_router(original.index)
     app.include_router(health.probes)
