@@ -194,11 +194,17 @@ class _Derived:
         self.size = root.open_time.shape[0]
         self.arrays: dict[str, npt.NDArray[Any]] = {}
         self.tails: dict[tuple[int, int], Bars] = {}
+        self.pieces: dict[tuple[str, int, int], npt.NDArray[Any]] = {}
 
     def slice(self, bars: Bars, name: str) -> npt.NDArray[Any]:
         n = bars.open_time.shape[0]
         if n < SHARED_DERIVED_SHARE * self.size:
-            return _DERIVED[name](bars)
+            # A short tail keeps its own copy, for the other methods reading the same tail.
+            key = (name, bars._offset, n)
+            own = self.pieces.get(key)
+            if own is None:
+                own = self.pieces[key] = _DERIVED[name](bars)
+            return own
         full = self.arrays.get(name)
         if full is None:
             full = self.arrays[name] = _DERIVED[name](self.root)

@@ -48,10 +48,16 @@ def json_safe(value: Any) -> Any:
     kind = type(value)
     if kind is float:
         return value if math.isfinite(value) else None
+    # Inline fast path for the common finite float: v - v is 0 for it, NaN for NaN and +-inf.
     if kind is dict:
-        return {str(k): json_safe(v) for k, v in value.items()}
+        return {
+            (k if type(k) is str else str(k)): (
+                v if type(v) is float and v - v == 0.0 else json_safe(v)
+            )
+            for k, v in value.items()
+        }
     if kind is list or kind is tuple:
-        return [json_safe(v) for v in value]
+        return [v if type(v) is float and v - v == 0.0 else json_safe(v) for v in value]
     if value is None or kind is str or kind is int or kind is bool:
         return value
     return _json_safe_other(value)

@@ -38,16 +38,26 @@ def _profile(used: Bars, bucket_of: IntArray, size: int, name: str) -> list[dict
         var = np.bincount(at, weights=dev * dev, minlength=size) / (n - 1.0)
         bars = np.bincount(bucket_of, minlength=size).astype(np.float64)
         volume = np.bincount(bucket_of, weights=used.volume, minlength=size) / bars
+        volatility = np.sqrt(np.maximum(var, 0.0))
+    columns = zip(
+        bars.astype(np.int64).tolist(),
+        n.astype(np.int64).tolist(),
+        np.where(n >= 1, mean, np.nan).tolist(),
+        np.where(n >= 2, volatility, np.nan).tolist(),
+        np.where(bars >= 1, volume, np.nan).tolist(),
+        strict=True,
+    )
+    # x == x is False only for NaN: the empty buckets' figures become None.
     return [
         {
             name: b,
-            "bars": int(bars[b]),
-            "returns": int(n[b]),
-            "mean_return": float(mean[b]) if n[b] >= 1 else None,
-            "volatility": float(np.sqrt(max(var[b], 0.0))) if n[b] >= 2 else None,
-            "mean_volume": float(volume[b]) if bars[b] >= 1 else None,
+            "bars": count,
+            "returns": returns_count,
+            "mean_return": m if m == m else None,
+            "volatility": v if v == v else None,
+            "mean_volume": vol if vol == vol else None,
         }
-        for b in range(size)
+        for b, (count, returns_count, m, v, vol) in enumerate(columns)
     ]
 
 
