@@ -767,3 +767,21 @@ def test_component_schemas_agree_on_every_shared_value() -> None:
     ]["properties"]
     for key in set(umbrella_global) - {"networkPolicy"}:
         assert key in shared, key
+
+
+def test_the_example_production_values_render_and_lint_clean(
+    helm_bin: Path, tmp_path: Path
+) -> None:
+    """deploy/helm/examples/production.yaml, which docs/deployment.md points to."""
+    example = HELM_DIR / "examples" / "production.yaml"
+    values = yaml.safe_load(example.read_text())
+    manifests = render(helm_bin, tmp_path, UMBRELLA, values)
+    for component in COMPONENTS:
+        deployment = check_component(manifests, component)
+        assert configmap_data(deployment)["NATS_STREAM_REPLICAS"] == "3"
+        assert container_of(deployment)["resources"]
+    kinds = {m["kind"] for m in manifests}
+    assert {"ScaledObject", "HorizontalPodAutoscaler", "Ingress", "ServiceMonitor"} <= kinds
+    assert "Secret" not in kinds
+    result = helm(helm_bin, "lint", "--strict", str(UMBRELLA), "-f", str(example))
+    assert result.returncode == 0 and "[WARNING]" not in result.stdout, result.stdout
