@@ -18,6 +18,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from petrosa_core.bus import Bus
 from petrosa_core.contracts import AUDIT_HEALTH, BACKFILL_EVENTS, HealthUpdate
 from petrosa_core.market import open_market_store
+from petrosa_core.market.analytics import AnalyticsResult, ResultLineage
+from petrosa_core.models import DatasetId
 from tests.api._push_support import WAIT, announce, big_depth, candles, sse
 from tests.api.conftest import READER, WRITER, Api, Launch
 
@@ -327,3 +329,48 @@ async def test_the_dashboard_and_its_health_endpoints_are_served(api: Api) -> No
     assert bad.status_code == 400
     open_ = findings.json()["data"]
     assert [(f["dataset_id"], f["check"]) for f in open_] == [("candles:XRPUSDT:5m", "gaps")]
+
+
+async def test_the_dashboard_reads_stored_analytics_and_nothing_is_an_empty_list(
+    launch: Launch, tmp_path: Path
+) -> None:
+    market_url = f"sqlite+aiosqlite:///{tmp_path / 'market.db'}"
+    store = await open_market_store(market_url)
+    dataset = DatasetId.parse(CANDLES)
+    lineage = ResultLineage(
+        source=CANDLES, process="analytics", first_time=0, last_time=1, records=20
+    )
+    common = {"dataset": dataset, "completeness": 1.0, "bars_used": 20, "lineage": lineage}
+    await store.write_analytics(
+        [
+            AnalyticsResult(
+                family="volatility",
+                method="close_to_close",
+                window=20,
+                value=0.012,
+                as_of_time=1_000,
+                computed_time=2_000,
+                **common,
+            ),
+            AnalyticsResult(
+                family="volatility",
+                method="parkinson",
+                window=20,
+                value=0.02,
+                as_of_time=5_000,
+                computed_time=6_000,
+                **common,
+            ),
+        ]  # fmt: skip
+    )
+    await store.close()
+    api = await launch(MARKET_STORE_URL=market_url)
+    async with api.client() as client:
+        stored = await client.get("/ui/api/analytics", params={"dataset": CANDLES})
+        empty = await client.get("/ui/api/analytics", params={"dataset": "candles:NONEUSDT:1m"})
+        bad = await client.get("/ui/api/analytics", params={"dataset": "candles:X"})
+    assert [(f["family"], f["method"], f["value"]) for f in stored.json()["data"]] == [
+        ("volatility", "parkinson", 0.02)  # the newest of the family
+    ]
+    assert (empty.status_code, empty.json()["data"]) == (200, [])
+    assert bad.status_code == 400

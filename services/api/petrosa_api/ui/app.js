@@ -6,7 +6,6 @@
 (function () {
   const REFRESH_MS = 15000;
   const KEY_STORE = "petrosa.apiKey";
-  const ANALYSIS_FAMILIES = ["volatility", "volume", "trend", "spread", "regime"];
   const state = {
     key: "",
     datasets: [],
@@ -15,7 +14,6 @@
     jobs: new Map(),
     chartDataset: "",
     source: null,
-    analytics: null,
     timers: {},
   };
   const $ = (id) => document.getElementById(id);
@@ -311,34 +309,26 @@
     state.timers[name] = setTimeout(() => { state.timers[name] = null; fn(); }, ms);
   }
 
-  // --- analytics (shown only where /analysis answers) -------------------------------------
-
-  async function analysisAvailable() {
-    if (state.analytics === null) {
-      const answer = await api("/openapi.json");
-      state.analytics = Boolean(answer.ok && answer.body && Object.keys(answer.body.paths || {}).some((p) => p.startsWith("/analysis/")));
-    }
-    return state.analytics;
-  }
+  // --- analytics (the newest stored figures; /analysis/* computes on demand) ----------
 
   async function loadAnalytics(symbol, interval) {
     const box = $("analytics");
-    if (!(await analysisAvailable())) {
+    const answer = await api(`/ui/api/analytics?dataset=${encodeURIComponent(`candles:${symbol}:${interval}`)}`);
+    const figures = answer.ok ? answer.body.data : [];
+    if (!figures.length) {
       box.replaceChildren(el("p", { class: "muted" }, "no analytics yet"));
       return;
     }
-    const figures = [];
-    for (const family of ANALYSIS_FAMILIES) {
-      const answer = await api(`/analysis/${family}?pair=${symbol}&period=${interval}`);
-      const value = answer.ok && answer.body && answer.body.data ? answer.body.data.value : undefined;
-      if (typeof value === "number") figures.push([family, value]);
-      else if (value && typeof value === "object" && typeof value.label === "string") figures.push([family, value.label]);
-    }
-    box.replaceChildren(
-      figures.length
-        ? el("div", { class: "figures" }, ...figures.flatMap(([name, v]) => [el("span", { class: "muted" }, name), el("span", {}, typeof v === "number" ? v.toPrecision(5) : v)]))
-        : el("p", { class: "muted" }, "no analytics yet"),
-    );
+    box.replaceChildren(el("div", { class: "figures" }, ...figures.flatMap(figureCells)));
+  }
+
+  function figureCells(f) {
+    const v = f.value;
+    let shown = "—";
+    if (typeof v === "number") shown = Math.abs(v) >= 1e4 || Math.abs(v) < 1e-3 ? v.toExponential(3) : v.toPrecision(4);
+    else if (v && typeof v === "object") shown = Object.entries(v).filter(([, x]) => typeof x !== "object").slice(0, 3).map(([k, x]) => `${k} ${typeof x === "number" ? x.toPrecision(3) : x}`).join(", ");
+    else if (typeof v === "string") shown = v;
+    return [el("span", { class: "muted", title: `${f.method}, ${f.window} bars` }, f.family), el("span", {}, shown)];
   }
 
   // --- start ------------------------------------------------------------------------------

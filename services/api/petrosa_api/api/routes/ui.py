@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from functools import cache
 from importlib.resources import files
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Depends, Path, Query
 from starlette.responses import RedirectResponse, Response
 
+from petrosa_api.api.deps import MarketDep, read_access
+from petrosa_api.dataset_catalog import parse_dataset_id
 from petrosa_api.errors import not_found
+from petrosa_api.formats import json_response
+from petrosa_core.market.analytics import AnalyticsResult
 
 router = APIRouter(tags=["dashboard"], include_in_schema=True)
 
@@ -57,6 +61,39 @@ async def dashboard() -> Response:
 @router.get("/ui/", include_in_schema=False)
 async def dashboard_slash() -> Response:
     return RedirectResponse("/ui")
+
+
+# The families with a value per pair (correlation spans several pairs).
+FAMILIES = ("volatility", "volume", "spread", "trend", "deviation", "seasonality", "regime")
+
+
+def _figure(result: AnalyticsResult) -> dict[str, Any]:
+    return {
+        "family": result.family,
+        "method": result.method,
+        "window": result.window,
+        "value": result.value,
+        "as_of_time": result.as_of_time,
+        "completeness": result.completeness,
+    }
+
+
+@router.get("/ui/api/analytics", include_in_schema=False, dependencies=[Depends(read_access)])
+async def analytics(
+    market: MarketDep, dataset: Annotated[str, Query(min_length=1, max_length=80)]
+) -> Response:
+    """The newest stored figure of each family for a candle dataset; none is an empty list.
+
+    The page asks this rather than /analysis/*, whose 404 for "nothing yet" a browser
+    logs as an error.
+    """
+    parsed = parse_dataset_id(dataset)
+    figures = []
+    for family in FAMILIES:
+        found = await market.latest_analytics(parsed, family)
+        if found:
+            figures.append(_figure(max(found, key=lambda r: (r.as_of_time, -r.window))))
+    return json_response({"data": figures})
 
 
 @router.get("/ui/{name}", include_in_schema=False)
