@@ -284,12 +284,13 @@ def test_dev_prints_the_first_request_on_the_port_the_api_really_bound() -> None
     [api] = [s for s in dev.service_specs("nats://127.0.0.1:4999", 0, "k") if s.name == "api"]
     assert api.endpoint is not None
 
-    docs, curl = api.endpoint(41234).splitlines()
+    docs, curl, dashboard = api.endpoint(41234).splitlines()
 
     assert docs == "api: http://127.0.0.1:41234/docs"
     assert curl == (
         "try: curl 'http://127.0.0.1:41234/data/candles?pair=SUSHIUSDT&period=1m&limit=5'"
     )
+    assert dashboard == "dashboard: http://127.0.0.1:41234/ui"
 
 
 def test_dev_tells_how_to_point_the_clis_at_it_from_any_folder(tmp_path: Path) -> None:

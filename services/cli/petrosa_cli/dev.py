@@ -306,8 +306,11 @@ def _api_keys(api_key: str) -> str:
 
 
 def _api_endpoint(port: int) -> str:
-    """The pinned ``api:`` line, then the first request to try, on the port really bound."""
-    return f"api: http://{HOST}:{port}/docs\ntry: curl 'http://{HOST}:{port}{SAMPLE_QUERY}'"
+    """The pinned ``api:`` line, the first request to try and the dashboard, on the port bound."""
+    return (
+        f"api: http://{HOST}:{port}/docs\ntry: curl 'http://{HOST}:{port}{SAMPLE_QUERY}'"
+        f"\ndashboard: http://{HOST}:{port}/ui"
+    )
 
 
 def cli_hint(nats_url: str, data_dir: Path) -> str:
