@@ -50,12 +50,10 @@ def _plain_floats(column: pa.ChunkedArray) -> bool:
     """Whether every float's polars text already is msgspec's (finite, below 1e16)."""
     if column.null_count == len(column):
         return True
-    largest = pc.max(pc.abs(column)).as_py()
-    return (
-        largest is not None
-        and largest < EXPONENT_FROM
-        and bool(pc.all(pc.is_finite(column)).as_py() is not False)
-    )
+    if pc.all(pc.is_finite(column)).as_py() is False:
+        return False
+    bounds = pc.min_max(column).as_py()
+    return bool(-EXPONENT_FROM < bounds["min"] and bounds["max"] < EXPONENT_FROM)
 
 
 def _escaped_string(value: str) -> str:
@@ -64,7 +62,8 @@ def _escaped_string(value: str) -> str:
 
 def _plain_strings(column: pa.ChunkedArray) -> bool:
     """Whether no string needs a JSON escape, so quotes around it make its JSON text."""
-    return not pc.any(pc.match_substring_regex(column, _JSON_ESCAPED)).as_py()
+    # A column holds few distinct strings (a symbol, an interval): look at each once.
+    return not pc.any(pc.match_substring_regex(pc.unique(column), _JSON_ESCAPED)).as_py()
 
 
 def _levels_text(expr: pl.Expr) -> pl.Expr:
