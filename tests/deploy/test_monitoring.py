@@ -247,6 +247,8 @@ def test_dashboard_shows_what_the_issue_lists() -> None:
         "data_manager_requests_total",
         "data_manager_request_duration_seconds_bucket",
         "data_manager_errors_total",
+        "data_manager_database_operations_total",
+        "data_manager_active_connections",
     ):
         assert series in used, series
 
