@@ -129,6 +129,10 @@ def test_unknown_family_method_or_bad_window_is_a_clear_error(
 
 
 def test_bars_refuse_unsorted_duplicate_or_ragged_columns() -> None:
+    with pytest.raises(ValueError, match="interval_ms must be positive"):
+        Bars.from_columns(
+            0, open_time=np.array([0]), open=[1.0], high=[1.0], low=[1.0], close=[1.0]
+        )
     with pytest.raises(ValueError, match="ascending"):
         _bars([0, MINUTE, MINUTE])
     with pytest.raises(ValueError, match="ascending"):

@@ -130,3 +130,11 @@ def test_rolling_correlation_matches_pearson_over_each_run_of_common_returns(
         assert point["time"] == times[-1]
         expected = ref_pearson([ra[t] for t in times], [rb[t] for t in times])
         assert point["value"] == pytest.approx(expected, rel=1e-7, abs=1e-9)
+
+
+def test_rolling_correlation_over_too_few_common_returns_is_empty_with_a_reason() -> None:
+    bars = recorded("xrpusdt_1h")
+    result = rolling_correlation(bars.tail(10), bars.tail(10), window=30)
+    assert result.value == [] and result.as_of_time is None
+    assert "needs 30 common returns, got 9" in result.extra["reason"]
+    assert result.completeness == pytest.approx(9 / 30)

@@ -99,3 +99,26 @@ def test_spike_ratio_after_silent_bars_is_undefined_with_a_reason() -> None:
     )
     [spike] = compute("volume", bars, method="spike_ratio")
     assert spike.value is None and "no volume" in spike.extra["reason"]
+
+
+def test_trade_delta_of_no_trades_or_ragged_columns() -> None:
+    empty = np.array([])
+    nothing = trade_delta(empty, empty, empty.astype(bool), empty.astype(np.int64))
+    assert nothing.value is None and nothing.extra["reason"] == "no trades"
+    with pytest.raises(ValueError, match="one length"):
+        trade_delta(np.ones(2), np.ones(2), np.ones(1, bool), np.ones(2, np.int64))
+
+
+def test_vwap_of_a_window_without_volume_is_undefined() -> None:
+    n = 5
+    bars = Bars.from_columns(
+        60_000,
+        open_time=np.arange(n) * 60_000,
+        open=np.ones(n),
+        high=np.ones(n),
+        low=np.ones(n),
+        close=np.ones(n),
+        volume=np.zeros(n),
+    )
+    [vwap] = compute("volume", bars, method="vwap", window=n)
+    assert vwap.value is None and "no volume" in vwap.extra["reason"]
