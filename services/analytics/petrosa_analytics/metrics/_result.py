@@ -96,10 +96,13 @@ def result(
 ) -> MetricResult:
     """A result over the bars ``used``, whose completeness counts against ``requested`` bars."""
     if isinstance(value, float) and not math.isfinite(value):
-        # Only a price that is zero, negative or missing gets here: say so rather than null.
+        # Only a zero, negative or missing price or volume gets here: say so, not a bare null.
         value, extra = (
             None,
-            {**extra, "reason": "not finite: a price in the window is zero, negative or NaN"},
+            {
+                **extra,
+                "reason": "not finite: the window holds a zero, negative or missing (NaN) value",
+            },
         )
     return MetricResult(
         family=family,
