@@ -90,6 +90,17 @@ def test_an_empty_or_one_candle_dataset_answers_clearly_never_nan(count: int) ->
         assert r.completeness == 0.0 if count == 0 else 0.0 < r.completeness <= 0.5
 
 
+def test_a_numpy_integer_window_is_a_window() -> None:
+    bars = recorded("xrpusdt_1h")
+    [result] = compute("trend", bars, method="sma", window=np.int64(5))  # type: ignore[arg-type]
+    matrix = correlation({"A": bars, "B": bars}, window=np.int64(5))  # type: ignore[arg-type]
+    for r in (result, matrix):
+        assert type(r.window) is int
+        json.dumps(r.to_json(), allow_nan=False)
+    with pytest.raises(ValueError, match="integer"):
+        compute("trend", bars, window=np.float64(5.0))  # type: ignore[arg-type]
+
+
 def test_a_window_with_gaps_reports_present_over_expected_bars() -> None:
     # 8 bars spanning 10 one-minute slots: 8 / 10, not 1.0.
     bars = _bars([0, 1, 2, 3, 5, 6, 8, 9])

@@ -8,6 +8,7 @@ pair's calculation and is never filled.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 
 import numpy as np
@@ -96,7 +97,7 @@ def correlation(
     """Correlation matrix over the last ``window`` return slots ending at the latest bar."""
     _check(series, window, method)
     with np.errstate(all="ignore"):  # a bad price is a missing return, not a warning
-        return _matrix(series, window, method)
+        return _matrix(series, int(window), method)
 
 
 def _matrix(series: Mapping[str, Bars], window: int, method: str) -> MetricResult:
@@ -142,7 +143,7 @@ def _spearman_matrix(grid: FloatArray) -> tuple[FloatArray, FloatArray]:
 def _check(series: Mapping[str, Bars], window: int, method: str) -> None:
     if method not in CORRELATION_METHODS:
         raise ValueError(f"unknown correlation method {method[:40]!r}; known: pearson, spearman")
-    if isinstance(window, bool) or not isinstance(window, int) or window < 2:
+    if isinstance(window, bool) or not isinstance(window, numbers.Integral) or window < 2:
         raise ValueError(f"window must be an integer of at least 2 bars, got {window!r}")
     if not series:
         raise ValueError("correlation needs at least one series")
@@ -167,6 +168,7 @@ def _empty_matrix(names: list[str], window: int, method: str, reason: str) -> Me
 def rolling_correlation(a: Bars, b: Bars, *, window: int) -> MetricResult:
     """Pearson correlation over each run of ``window`` common return slots, as a time series."""
     _check({"a": a, "b": b}, window, "pearson")
+    window = int(window)
     with np.errstate(all="ignore"):
         xa, ta = adjacent_log_returns(a)
         xb, tb = adjacent_log_returns(b)

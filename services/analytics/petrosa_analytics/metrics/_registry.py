@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -135,9 +136,12 @@ def _check_correlation(method: str | None, window: int | None) -> int:
 
 
 def _window(chosen: object) -> int:
-    if isinstance(chosen, bool) or not isinstance(chosen, int) or chosen < 2:
+    """An integer of at least 2 (numpy integers too; not a bool, not a float)."""
+    if isinstance(chosen, bool | np.bool_) or not isinstance(chosen, numbers.Integral):
         raise ValueError(f"window must be an integer of at least 2 bars, got {chosen!r}")
-    return chosen
+    if chosen < 2:
+        raise ValueError(f"window must be an integer of at least 2 bars, got {chosen!r}")
+    return int(chosen)
 
 
 def _check(family: str, method: str | None, window: int | None) -> int:
