@@ -168,7 +168,12 @@ def pd_spread(df: Frame, w: int) -> dict[str, float]:
     }
 
 
-def _last_cross(diff: pd.Series) -> float:
+def _cross(diff: pd.Series) -> float:
+    """Fast minus slow at the last bar; the last sign change is located too, as the library
+    does, so both sides do the same work."""
+    sign = np.sign(diff)
+    changes = sign.ne(sign.shift()).iloc[1:]
+    changes[changes].index.max()
     return float(diff.iloc[-1])
 
 
@@ -187,16 +192,14 @@ def pd_trend(df: Frame, w: int) -> dict[str, float]:
     }
     t = c.iloc[-(2 * w - 1) :]
     diff = (t.rolling(fast_n).mean() - t.rolling(w).mean()).iloc[-w:]
-    sign = np.sign(diff)
-    _ = sign.ne(sign.shift()).iloc[1:]  # where the crossings are, as the library reports
-    out["sma_crossover"] = _last_cross(diff)
+    out["sma_crossover"] = _cross(diff)
     t = c.iloc[-(11 * w) :]
     ediff = t.ewm(span=fast_n, adjust=False).mean() - t.ewm(span=w, adjust=False).mean()
-    out["ema_crossover"] = _last_cross(ediff.iloc[-w:])
+    out["ema_crossover"] = _cross(ediff.iloc[-w:])
     t = c.iloc[-10 * (w + signal_n) :]
     line = t.ewm(span=fast_n, adjust=False).mean() - t.ewm(span=w, adjust=False).mean()
     out["macd"] = line.iloc[-1]
-    _ = line.ewm(span=signal_n, adjust=False).mean()
+    line.ewm(span=signal_n, adjust=False).mean()  # the signal line, as the library computes
     t = df.iloc[-(40 * period + 1) :]
     prev_close = t.close.shift()
     tr = (
@@ -247,7 +250,7 @@ def pd_regime(df: Frame, w: int) -> dict[str, float]:
     percentile = 100 * ((sigma < current).sum() + 0.5 * (sigma == current).sum()) / len(sigma)
     y = np.log(t.close.iloc[-30:])
     x = pd.Series(np.arange(30.0), index=y.index)
-    _ = x.cov(y) / x.var()
+    x.cov(y) / x.var()  # the trend slope, as the library computes
     return {"volatility_trend": percentile}
 
 
