@@ -6,6 +6,7 @@ together with the results it produced.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -68,15 +69,21 @@ def _result(row: Any) -> AnalyticsResult:
     )
 
 
-def _upsert(dialect: str, rows: list[dict[str, Any]]) -> sa.Insert:
-    """A later computation at the same key replaces the earlier one."""
+@functools.cache
+def _upsert(dialect: str) -> sa.Insert:
+    """A later computation at the same key replaces the earlier one.
+
+    Built once per dialect and executed over the rows (executemany): a statement with
+    the rows inlined would be compiled anew for every batch, which costs more than the
+    write itself.
+    """
     values = [c.name for c in ANALYTICS_RESULTS.c if c.name not in _KEY]
     if dialect == "sqlite":
-        lite = sqlite.insert(ANALYTICS_RESULTS).values(rows)
+        lite = sqlite.insert(ANALYTICS_RESULTS)
         return lite.on_conflict_do_update(
             index_elements=list(_KEY), set_={n: lite.excluded[n] for n in values}
         )
-    my = mysql.insert(ANALYTICS_RESULTS).values(rows)
+    my = mysql.insert(ANALYTICS_RESULTS)
     return my.on_duplicate_key_update({n: my.inserted[n] for n in values})
 
 
@@ -122,7 +129,7 @@ class SqlAnalytics:
         with translated():
             async with self._analytics_write() as conn:
                 if rows:
-                    await conn.execute(_upsert(dialect, rows))
+                    await conn.execute(_upsert(dialect), rows)
                 if done is not None:
                     await conn.execute(_mark(dialect, done))
         return len(rows)
