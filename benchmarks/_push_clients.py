@@ -1,10 +1,10 @@
 """The push benchmark's clients, as their own process: ``python -m benchmarks._push_clients``.
 
-Opens SSE and WebSocket clients on the API, each subscribed to one dataset, and beside
-them a bare NATS subscriber of ``petrosa.market.updates.>``: it learns each record's
-durable-write time (``written_time``) and is itself the baseline (its delivery latency).
-Every client's latency is its arrival time minus that write time, all on this machine's
-clock. Prints one JSON line with the latencies' percentiles and counts.
+Opens SSE and WebSocket clients on the API, each subscribed to one dataset, and a NATS
+subscription of ``petrosa.market.updates.>`` that learns each record's durable-write time
+(``written_time``): a client's latency is its arrival time minus that write time, on this
+machine's clock. With ``--sse 0 --ws 0`` it is the bare NATS subscriber alone, the
+baseline, in a process of its own. Prints one JSON line of percentiles and counts.
 """
 
 from __future__ import annotations

@@ -95,14 +95,30 @@ def rss_mib(pid: int, field: str = "VmRSS") -> float:
     return float("nan")
 
 
-async def run_clients(api: ApiProcess, nats_url: str) -> dict[str, Any]:
+async def clients_process(
+    api: ApiProcess, nats_url: str, sse: int, ws: int
+) -> asyncio.subprocess.Process:
     datasets = ",".join(f"trades:{s}" for s in SYMBOLS)
-    proc = await asyncio.create_subprocess_exec(
+    return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "benchmarks._push_clients", "--port", str(api.port),
-        "--nats-url", nats_url, "--datasets", datasets, "--sse", str(SSE_CLIENTS),
-        "--ws", str(WS_CLIENTS), "--warmup", str(WARMUP), "--seconds", str(SECONDS),
+        "--nats-url", nats_url, "--datasets", datasets, "--sse", str(sse),
+        "--ws", str(ws), "--warmup", str(WARMUP), "--seconds", str(SECONDS),
         cwd=REPO, stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
+
+
+async def result_of(proc: asyncio.subprocess.Process) -> dict[str, Any]:
+    out = await proc.stdout.read() if proc.stdout else b""
+    if await proc.wait() != 0:
+        raise RuntimeError(f"push clients failed with {proc.returncode}")
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+async def run_clients(api: ApiProcess, nats_url: str) -> dict[str, Any]:
+    """The clients, and the bare subscriber in a process of its own, over the same run."""
+    bare = await clients_process(api, nats_url, 0, 0)
+    proc = await clients_process(api, nats_url, SSE_CLIENTS, WS_CLIENTS)
     await asyncio.sleep(WARMUP)
     cpu_before, wall_before = cpu_seconds(api.proc.pid), time.monotonic()
     rss_samples = []
@@ -113,10 +129,8 @@ async def run_clients(api: ApiProcess, nats_url: str) -> dict[str, Any]:
         except TimeoutError:
             pass
     cpu = (cpu_seconds(api.proc.pid) - cpu_before) / (time.monotonic() - wall_before)
-    out = await proc.stdout.read() if proc.stdout else b""
-    if proc.returncode != 0:
-        raise RuntimeError(f"push clients failed with {proc.returncode}")
-    result: dict[str, Any] = json.loads(out)
+    result = await result_of(proc)
+    result["nats"] = (await result_of(bare))["nats"]
     result["api"] = {
         "cpu": cpu,
         "rss_mib": max(rss_samples),
@@ -128,7 +142,8 @@ async def run_clients(api: ApiProcess, nats_url: str) -> dict[str, Any]:
 def report(result: dict[str, Any], sent: int) -> None:
     base = result["nats"]
     rows = []
-    for kind, label in (("nats", "bare NATS subscriber"), ("sse", "SSE"), ("ws", "WebSocket")):
+    kinds = (("nats", "bare NATS subscriber (own process)"), ("sse", "SSE"), ("ws", "WebSocket"))
+    for kind, label in kinds:
         r = result.get(kind, {"count": 0})
         if not r["count"]:
             rows.append([label, "0", "-", "-", "-", "-"])
