@@ -246,6 +246,14 @@ async def test_analysis_endpoints_serve_what_the_ingestor_and_backfiller_stored(
         api = await launch(services, "petrosa_api", api_env, tmp_path / "api.log")
         answers = await _ask_everything(api.port, live, history)
         candles = await market.scan(candles_id(live, "1m"), limit=None)
+
+        async def lineage() -> set[str] | None:
+            found = await metadata.lineage_from(candles_id(live, "1m"))
+            return {r.dataset_id for r in found} or None
+
+        downstream = await eventually(lineage, "lineage of the live dataset", services)
+        async with httpx.AsyncClient(timeout=10) as client:
+            figures = (await client.get(f"http://127.0.0.1:{analytics.port}/metrics")).text
     finally:
         await bus.close()
         await metadata.close()
@@ -260,6 +268,10 @@ async def test_analysis_endpoints_serve_what_the_ingestor_and_backfiller_stored(
     assert (data["completeness"], data["complete"], data["round_id"]) == (1.0, True, round_id)
     assert data["lineage"]["source"] == str(candles_id(live, "1m"))
     assert data["annualized"] == expected.extra["annualized"]
+
+    assert f"analytics:{live}:volatility" in downstream
+    assert 'data_manager_analytics_items_processed_total{result="computed"} 2.0' in figures
+    assert 'data_manager_analytics_requests_total{result="ok"} 2.0' in figures
 
     fresh, again = answers["fresh"], answers["again"]
     assert (fresh.status_code, fresh.json()["data"]["source"]) == (200, "computed")

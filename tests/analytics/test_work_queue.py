@@ -19,6 +19,7 @@ from petrosa_core.contracts import AnalyticsWork
 from petrosa_core.market import MarketStore, open_market_store
 from petrosa_core.models import DatasetId
 from tests.analytics.engine_support import candles_id, store_candles, xrp_5m
+from tests.harness.servers import free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 WAIT = 60.0
@@ -121,6 +122,41 @@ async def test_an_item_that_cannot_be_read_is_dead_lettered_with_its_reason(
     assert (letter.headers or {}).get(REASON_HEADER) == "bad_work_item"
     state = await (await queue.worker()).consumer.state()
     assert (state.pending, state.ack_pending) == (0, 0)
+
+
+async def test_a_store_outage_hands_the_item_back_and_nothing_is_lost(
+    queue: Queue, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="petrosa_analytics")
+    name = f"OUT{uuid.uuid4().hex[:6].upper()}USDT"
+    await store_candles(queue.market, xrp_5m(name)[-100:])
+    dataset = candles_id(name, "5m")
+    healthy = await queue.worker()
+    # A MongoDB nobody listens on: every store call is an outage.
+    away = await open_market_store(
+        f"mongodb://127.0.0.1:{free_port()}/away?serverSelectionTimeoutMS=200"
+    )
+    work = AnalyticsWork("outage-round", str(dataset), 1, 0)
+    await queue.bus.publish_to_stream(queue.subject, work.encode(), stream=queue.stream)
+    try:
+        broken = Worker(
+            Engine(away, Schedule.of({}), max_bars=1000), away, None, queue.bus,
+            healthy.consumer, name="broken", ack_wait=5, deadletter_subject=queue.deadletters,
+        )  # fmt: skip
+        stop, task = await running(broken)
+        async with asyncio.timeout(WAIT):
+            while not any("waits for the store" in r.getMessage() for r in caplog.records):
+                await asyncio.sleep(0.05)
+        stop.set()
+        await task
+    finally:
+        await away.close()
+    assert await queue.market.analytics_rounds("outage-round") == []
+    stop, task = await running(healthy)
+    await queue.until_rounds("outage-round", 1)
+    stop.set()
+    await task
+    assert computed(caplog, "outage-round") == [str(dataset)]
 
 
 async def _just(datasets: list[DatasetId]) -> list[DatasetId]:
