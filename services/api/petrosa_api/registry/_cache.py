@@ -24,7 +24,8 @@ class CacheStats:
 
 
 class ExpiringCache(Generic[V]):
-    """A least-recently-used map whose entries also expire ``ttl`` seconds after they land."""
+    """A map of at most ``max_entries``, oldest out first, whose entries expire ``ttl``
+    seconds after they land."""
 
     def __init__(
         self, ttl: float, max_entries: int, clock: Callable[[], float] = time.monotonic
@@ -36,17 +37,25 @@ class ExpiringCache(Generic[V]):
         self.stats = CacheStats()
 
     def get(self, key: Hashable) -> V | None:
-        """The live entry of ``key`` (a hit), or None (a miss; an expired entry is evicted)."""
+        """The live entry of ``key`` (a hit), or None (a miss; an expired entry is evicted).
+
+        The hot path of every validation: a hit does not reorder the entries, so the cap
+        evicts the oldest compiled, not the least used (which merely compiles it again).
+        """
         entry = self._entries.get(key)
+        if entry is not None and entry[0] > self._clock():
+            self.stats.hits += 1
+            return entry[1]
         if entry is not None:
-            if entry[0] > self._clock():
-                self.stats.hits += 1
-                self._entries.move_to_end(key)
-                return entry[1]
             del self._entries[key]
             self.stats.evictions += 1
         self.stats.misses += 1
         return None
+
+    def peek(self, key: Hashable) -> V | None:
+        """The live entry of ``key`` without counting a hit or a miss (a second lookup)."""
+        entry = self._entries.get(key)
+        return entry[1] if entry is not None and entry[0] > self._clock() else None
 
     def put(self, key: Hashable, value: V) -> None:
         if self.ttl <= 0:

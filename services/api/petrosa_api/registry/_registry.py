@@ -118,31 +118,64 @@ class SchemaRegistry:
         inferred from ``records``, when ``may_register``: the caller may write); with
         SCHEMA_VALIDATION_ENABLED off nothing is checked.
         """
-        try:
-            compiled = await self.compiled(database, name, version)
-        except UnknownSchema:
-            if not (self.options.auto_register and may_register and version is None and records):
-                raise
-            await self.register(
-                database,
-                name,
-                infer_schema(records),
-                description="registered from records (SCHEMA_AUTO_REGISTER)",
+        # The hot path, inlined: one cache lookup, then the compiled function per record.
+        compiled = self.validators.get((database, name, version))
+        if compiled is None:
+            compiled = await self._compiled_or_registered(
+                database, name, records, version, may_register
             )
-            compiled = await self.compiled(database, name)
         if not self.options.validation_enabled:
             return []
         return validate_all(compiled.schema, records)
 
+    async def check(
+        self,
+        database: str,
+        name: str,
+        records: list[Any],
+        version: int | None = None,
+        may_register: bool = True,
+    ) -> tuple[SchemaRecord, list[RecordErrors]]:
+        """``validate``, with the version the records were checked against."""
+        compiled = self.validators.get((database, name, version))  # the hot path: one lookup
+        if compiled is None:
+            compiled = await self._compiled_or_registered(
+                database, name, records, version, may_register
+            )
+        if not self.options.validation_enabled:
+            return compiled.record, []
+        return compiled.record, validate_all(compiled.schema, records)
+
+    async def _compiled_or_registered(
+        self, database: str, name: str, records: list[Any], version: int | None, may: bool
+    ) -> Compiled:
+        try:
+            return await self._load(database, name, version)
+        except UnknownSchema:
+            if not (self.options.auto_register and may and version is None and records):
+                raise
+            inferred = infer_schema(records)
+            note = "registered from records (SCHEMA_AUTO_REGISTER)"
+            await self.register(database, name, inferred, description=note)
+            return await self._load(database, name, None)
+
     async def compiled(self, database: str, name: str, version: int | None = None) -> Compiled:
-        """The compiled validator of one version (the latest active when None), cached."""
+        """The compiled validator of one version (the latest active when None), cached.
+
+        Under ``(database, name, None)`` the latest is cached too, for SCHEMA_CACHE_TTL.
+        """
+        hit = self.validators.get((database, name, version))
+        return hit if hit is not None else await self._load(database, name, version)
+
+    async def _load(self, database: str, name: str, version: int | None) -> Compiled:
         check_database(database)
         if version is None:
-            version = await self.latest_version(database, name)
-        key = (database, name, version)
-        hit = self.validators.get(key)
-        if hit is not None:
-            return hit
+            number = await self.latest_version(database, name)
+            latest = self.validators.peek((database, name, number))
+            if latest is None:
+                latest = await self._load(database, name, number)
+            self.validators.put((database, name, None), latest)
+            return latest
         record = await self.metadata.get_schema(name, version, store=database)
         if record is None:
             raise UnknownSchema(database, name, version)
@@ -152,7 +185,7 @@ class SchemaRegistry:
             raise SchemaRejected(f"{database}/{name} v{version} does not compile: {exc}") from exc
         self.validators.stats.compilations += 1
         found = Compiled(record, schema)
-        self.validators.put(key, found)
+        self.validators.put((database, name, version), found)
         return found
 
     async def latest_version(self, database: str, name: str) -> int:
@@ -206,7 +239,8 @@ class SchemaRegistry:
 
         An identical document already registered answers that version (``created`` False).
         ``compatibility`` also becomes the name's own mode. ``check`` False skips the
-        compatibility check (bootstrap's overwrite).
+        compatibility check and reuses only an identical current version (bootstrap's
+        overwrite makes the document current).
         """
         check_database(database)
         check_name(name)
@@ -246,7 +280,10 @@ class SchemaRegistry:
     ) -> SchemaRecord | None:
         """The existing identical version, or None once the document may be added."""
         print_ = fingerprint(document)
-        for existing in history:
+        # Unchecked (bootstrap's overwrite) means "make it current": only the current
+        # version counts as already holding it.
+        candidates = history if mode is not None or not history else [current(history)]
+        for existing in candidates:
             if existing.fingerprint == print_:
                 return existing
         if len(history) >= self.options.max_versions:
@@ -279,6 +316,7 @@ class SchemaRegistry:
     def forget(self, database: str, name: str) -> None:
         """Drop what this replica remembers of ``name`` after it changed here."""
         self._latest.drop((database, name))
+        self.validators.drop((database, name, None))
 
     def clear(self) -> int:
         """Forget every compiled validator and latest version; returns how many validators."""

@@ -14,6 +14,7 @@ from petrosa_api.dataset_catalog import parse_dataset_id
 from petrosa_api.errors import ApiError
 from petrosa_api.formats import json_response
 from petrosa_api.health_figures import render
+from petrosa_api.registry_requests import render_version
 from petrosa_api.rows import SHAPES, type_name
 from petrosa_api.schemas import Interval, Item, Listing, SymbolFilter, documented
 from petrosa_core.models import RECORD_TYPES, DatasetKind
@@ -69,21 +70,24 @@ def _kind_of(text: str) -> tuple[DatasetKind, str]:
     "/schemas/{dataset_id}", response_model=Item, responses=documented(examples.SCHEMA, 400)
 )
 async def schema(metadata: MetadataDep, dataset_id: DatasetIdParam) -> Response:
-    """The record fields and types of a dataset (or a kind), and any registered JSON Schema."""
+    """The record fields and types of a dataset (or a kind), and the registered JSON Schema
+    versions that describe it."""
     kind, name = _kind_of(dataset_id)
     shape = SHAPES[kind]
     fields = [
         {"name": n, "type": type_name(shape.types[n]), "description": shape.descriptions[n]}
         for n in shape.columns
     ]
-    registered = [await metadata.get_schema(name), await metadata.get_schema(kind.value)]
+    # Versions registered as describing this dataset or its whole kind (bootstrap's
+    # candle_v1 describes "candles"), in either store.
+    registered = await metadata.schemas_describing(sorted({name, kind.value}))
     body: dict[str, Any] = {
         "dataset_id": name,
         "kind": kind.value,
         "record_type": RECORD_TYPES[kind].__name__,
         "fields": fields,
         "json_schema": msgspec.json.schema(RECORD_TYPES[kind]),
-        "registered": [render(r) for r in registered if r is not None],
+        "registered": [render_version(r) for r in registered],
     }
     return json_response({"data": body})
 
