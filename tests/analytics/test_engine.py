@@ -159,6 +159,32 @@ async def test_correlation_across_pairs_with_missing_bars(market: MarketStore) -
     assert matrix.completeness == (100 - 2 * len(missing)) / 100
 
 
+async def test_rolling_correlation_of_two_pairs_is_a_series_ending_at_the_newest_bar(
+    market: MarketStore,
+) -> None:
+    one, two, three = symbol("RONE"), symbol("RTWO"), symbol("RTHREE")
+    base = xrp_5m(one)
+    twice = [msgspec.structs.replace(c, symbol=two, close=c.close * 2) for c in base]
+    await store_candles(market, base + twice + xrp_5m(three)[:3])
+    run = engine(market)
+    rolling = AnalyticsRequest(
+        family="correlation", pairs=[one, two], period="5m", method="rolling_pearson", window=50
+    )
+    reply = await ask(run, market, rolling)
+    assert isinstance(reply, AnalyticsReply)
+    (series,) = reply.results
+    assert series.as_of_time == base[-1].open_time
+    assert len(series.value) == 52  # 2 x 50 + 2 bars read: 101 returns, 52 full windows
+    assert all(point["value"] == pytest.approx(1.0, abs=1e-9) for point in series.value)
+    short = msgspec.structs.replace(rolling, pairs=[one, three])
+    (too_few,) = (await ask(run, market, short)).results  # type: ignore[union-attr]
+    assert (too_few.value, too_few.as_of_time) == ([], base[-1].open_time)
+    assert "common returns" in too_few.extra["reason"]
+    three_pairs = msgspec.structs.replace(rolling, pairs=[one, two, three])
+    refused = await ask(run, market, three_pairs)
+    assert isinstance(refused, ErrorReply) and refused.code == "bad_pairs"
+
+
 @pytest.mark.parametrize(
     ("body", "code"),
     [

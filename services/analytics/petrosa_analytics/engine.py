@@ -7,6 +7,7 @@ decides which bars each computation sees and what a stored result records about 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -23,6 +24,7 @@ from petrosa_analytics.metrics import (
     MetricResult,
     compute,
     correlation,
+    rolling_correlation,
 )
 from petrosa_core.errors import StoreError, ValidationError
 from petrosa_core.intervals import interval_ms
@@ -48,6 +50,8 @@ SCAN_COLUMNS = (
     "taker_buy_quote_volume",
     "is_closed",
 )
+# The correlation method answering a time series of two pairs' correlation.
+ROLLING = "rolling_pearson"
 # A window of n bars spans n - 1 returns; one more bar for the returns, one for a still
 # open candle that ``Bars`` drops.
 _EXTRA_BARS = 2
@@ -129,7 +133,13 @@ class Engine:
     async def correlate(
         self, datasets: Sequence[DatasetId], method: str | None, window: int | None
     ) -> tuple[MetricResult, Bars]:
-        """The correlation matrix of the pairs' aligned log returns; bars of the first pair."""
+        """The correlation matrix of the pairs' aligned log returns; bars of the first pair.
+
+        ``rolling_pearson`` of exactly two pairs answers the series of each window's
+        correlation instead, over the last ``window`` windows.
+        """
+        if method == ROLLING:
+            return await self._rolling(datasets, window)
         chosen = self._window("correlation", window)
         _check_method("correlation", method)
         series = {d.symbol: await self.read(d, chosen + _EXTRA_BARS) for d in datasets}
@@ -137,6 +147,21 @@ class Engine:
             correlation, series, window=chosen, method=method or "pearson"
         )
         return found, series[datasets[0].symbol]
+
+    async def _rolling(
+        self, datasets: Sequence[DatasetId], window: int | None
+    ) -> tuple[MetricResult, Bars]:
+        if len(datasets) != 2:
+            raise ValidationError("bad_pairs", f"{ROLLING} takes exactly two pairs")
+        chosen = self._window("correlation", window)
+        self._window("correlation", 2 * chosen)  # the bars read must fit the bound too
+        first, second = [await self.read(d, 2 * chosen + _EXTRA_BARS) for d in datasets]
+        found = await asyncio.to_thread(rolling_correlation, first, second, window=chosen)
+        lasts = [int(b.open_time[-1]) for b in (first, second) if len(b)]
+        if found.as_of_time is None and lasts:
+            # Too few common returns: the answer says why, as of the newest bar read.
+            found = dataclasses.replace(found, as_of_time=max(lasts))
+        return found, first
 
     def stored_form(
         self,

@@ -120,8 +120,10 @@ async def _correlation(
     results = await request_analytics(
         await get_bus(request), contracts.ANALYTICS_REQUEST, asked, REPLY_WITHIN
     )
-    matrix = results[0]
-    return json_response({"data": render(matrix, "computed", matrix.value["pairs"])})
+    found = results[0]
+    # A matrix names its pairs in its own order; a rolling series is of the pairs asked.
+    named = found.value["pairs"] if isinstance(found.value, dict) else names
+    return json_response({"data": render(found, "computed", named)})
 
 
 def _pair_list(text: str | None) -> list[str]:
