@@ -43,6 +43,10 @@ class ApiSettings(CoreSettings):
     api_cache_ttl: float = Field(5.0, ge=0)
     api_backfill_timeout: float = Field(5.0, gt=0)
     backfill_request_subject: str = contracts.BACKFILL_REQUEST
+    # How long a caller waits for a window computed on demand; reading and computing one
+    # takes well under a second, so this only bounds a stalled analytics process.
+    api_analytics_timeout: float = Field(10.0, gt=0)
+    analytics_request_subject: str = contracts.ANALYTICS_REQUEST
     # Browser origins allowed to call the API from other sites (CORS), comma-separated;
     # none by default, ``*`` for any (then without credentials).
     api_cors_origins: str = ""

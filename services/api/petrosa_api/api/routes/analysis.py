@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
 from petrosa_api.analysis_requests import render, request_analytics
-from petrosa_api.api.deps import MarketDep, get_bus, read_access
+from petrosa_api.api.deps import MarketDep, get_bus, read_access, state_of
 from petrosa_api.errors import ApiError
 from petrosa_api.formats import json_response
 from petrosa_api.schemas import Interval, Item, Symbol, documented
@@ -27,9 +27,6 @@ from petrosa_core.symbols import normalize_symbol
 router = APIRouter(prefix="/analysis", tags=["analysis"], dependencies=[Depends(read_access)])
 
 Family = StrEnum("Family", {name: name for name in contracts.ANALYTICS_FAMILIES})  # type: ignore[misc]
-# Computing a window on demand reads at most a few thousand rows; the analytics process
-# bounds the window itself, so this only bounds how long a caller waits.
-REPLY_WITHIN = 10.0
 
 EXAMPLE = {
     "data": {
@@ -103,9 +100,7 @@ async def analysis(
     if stored:
         return json_response({"data": render(_preferred(stored), "stored")})
     asked = AnalyticsRequest(family=name, pairs=[pair], period=period, method=chosen, window=window)
-    results = await request_analytics(
-        await get_bus(request), contracts.ANALYTICS_REQUEST, asked, REPLY_WITHIN
-    )
+    results = await _computed(request, asked)
     matching = [r for r in results if r.method == chosen]
     return json_response({"data": render(_preferred(matching or results), "computed")})
 
@@ -117,13 +112,21 @@ async def _correlation(
     asked = AnalyticsRequest(
         family="correlation", pairs=names, period=period, method=method, window=window
     )
-    results = await request_analytics(
-        await get_bus(request), contracts.ANALYTICS_REQUEST, asked, REPLY_WITHIN
-    )
+    results = await _computed(request, asked)
     found = results[0]
     # A matrix names its pairs in its own order; a rolling series is of the pairs asked.
     named = found.value["pairs"] if isinstance(found.value, dict) else names
     return json_response({"data": render(found, "computed", named)})
+
+
+async def _computed(request: Request, asked: AnalyticsRequest) -> list[AnalyticsResult]:
+    settings = state_of(request).settings
+    return await request_analytics(
+        await get_bus(request),
+        settings.analytics_request_subject,
+        asked,
+        settings.api_analytics_timeout,
+    )
 
 
 def _pair_list(text: str | None) -> list[str]:
