@@ -13,10 +13,12 @@ from petrosa_api.api.routes import (
     backfill,
     catalog,
     data,
+    generic,
     health,
     history,
     metrics,
     original,
+    raw,
     stream,
     ui,
 )
@@ -60,6 +62,9 @@ def create_app(state: ApiState) -> FastAPI:
         )
     for module in (history, health, data, backfill, catalog, original, stream, ui, analysis):
         app.include_router(module.router)
+    # Raw before generic: /api/v1/raw/mysql would otherwise read as database "raw".
+    app.include_router(raw.router)
+    app.include_router(generic.router)
     app.include_router(original.index)
     app.include_router(health.probes)
     app.include_router(metrics.router)

@@ -212,6 +212,19 @@ async def write_access(
     return caller
 
 
+async def admin_access(
+    request: Request,
+    _header: Annotated[str | None, Security(api_key_header)],
+    _token: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> Caller:
+    """Admit callers whose key holds the admin scope (raw queries, deleting a collection)."""
+    caller = identify(request)
+    await count_across_replicas(request, caller)
+    _admit(state_of(request), caller, Scope.ADMIN)
+    request.scope[_ADMITTED] = caller
+    return caller
+
+
 def stream_access(connection: HTTPConnection) -> Caller:
     """Admit a push client as ``read_access`` would, with the key in a header or ``api_key=``."""
     caller = identify(connection, query_key=True)
