@@ -64,6 +64,7 @@ def analytics_env(
         "ANALYTICS_WORK_STREAM": work.upper(),
         "ANALYTICS_WORK_SUBJECT": f"test.{work}",
         "ANALYTICS_ACK_WAIT": "3",
+        "ANALYTICS_REQUEST_SUBJECT": f"test.{tag('analytics_request')}",
         "ANALYTICS_LEASE_NAME": tag("analytics"),
         "ENABLE_LEADER_ELECTION": "true",
         "LEADER_ELECTION_HEARTBEAT_INTERVAL": "0.3",
@@ -242,7 +243,12 @@ async def test_analysis_endpoints_serve_what_the_ingestor_and_backfiller_stored(
         analytics = await launch(services, "petrosa_analytics", env, tmp_path / "analytics.log")
         round_id = await eventually(lambda: _first(rounds(analytics)), "a round", services)
         await eventually(lambda: round_done(market, round_id, 2), "the round", services)
-        api_env = {**ingest.env(), "API_HOST": "127.0.0.1", "LOG_LEVEL": "INFO"}
+        api_env = {
+            **ingest.env(),
+            "API_HOST": "127.0.0.1",
+            "LOG_LEVEL": "INFO",
+            "ANALYTICS_REQUEST_SUBJECT": env["ANALYTICS_REQUEST_SUBJECT"],
+        }
         api = await launch(services, "petrosa_api", api_env, tmp_path / "api.log")
         answers = await _ask_everything(api.port, live, history)
         candles = await market.scan(candles_id(live, "1m"), limit=None)
