@@ -100,7 +100,7 @@ async def test_one_backfill_is_one_trace_from_the_api_through_nats_to_the_job(
     # Patient: on a busy machine importing the API takes tens of seconds.
     monkeypatch.setattr(api_conftest, "START_TIMEOUT", 120.0)
     _, log, port = backfiller
-    await wait_ready(port)
+    await wait_ready(port, timeout=120)
     api = await traced_api(backfill, receiver, tmp_path)
     request_id = f"trace-{uuid.uuid4().hex[:12]}"
     body = candles_request("TRACEUSDT", listing_time("TRACEUSDT") + DAY_MS, pages=2)
@@ -143,3 +143,40 @@ async def test_one_backfill_is_one_trace_from_the_api_through_nats_to_the_job(
         "backfill job created",
         f"backfill job {job_id} completed",
     }
+
+
+async def test_an_unreachable_collector_costs_the_backfill_nothing(
+    backfill: Backfill, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api_conftest, "START_TIMEOUT", 120.0)
+    nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens: every export fails
+    port = free_port()
+    proc = backfill.spawn(
+        port, tmp_path / "backfiller.log", OTEL_EXPORTER_OTLP_ENDPOINT=nowhere, **FAST_EXPORT
+    )
+    metadata = await MetadataStore.open(backfill.metadata_url)
+    try:
+        await wait_ready(port, timeout=120)
+        api = await launch_api(
+            {
+                "NATS_URL": backfill.nats_url,
+                "MARKET_STORE_URL": f"sqlite+aiosqlite:///{tmp_path / 'api-market.db'}",
+                "METADATA_STORE_URL": backfill.metadata_url,
+                "API_KEYS": f"{WRITER}:read+write",
+                "BACKFILL_REQUEST_SUBJECT": backfill.subjects["request"],
+                "OTEL_EXPORTER_OTLP_ENDPOINT": nowhere,
+                **FAST_EXPORT,
+            }
+        )
+        body = candles_request("NOWHEREUSDT", listing_time("NOWHEREUSDT") + DAY_MS, pages=1)
+        async with api.client() as client:
+            answer = await client.post("/backfill/start", json=body, headers={"X-API-Key": WRITER})
+        job = await wait_for_job(metadata, answer.json()["data"]["job_id"])
+        api_code = await api.stop()
+    finally:
+        await metadata.close()
+        proc.terminate()
+        backfiller_code = proc.wait(30)
+
+    assert (answer.status_code, job.status) == (202, JobStatus.COMPLETED)
+    assert (api_code, backfiller_code) == (0, 0)
