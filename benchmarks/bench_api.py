@@ -5,7 +5,8 @@ recorded XRPUSDT 5m candles; a load generator in another process keeps 16 reques
 flight on loopback. Three runs: the trivial endpoint (the baseline), one 1000-row page
 asked by every client (identical requests in flight share one store read), and 64
 different 1000-row pages in rotation (every request reads the store).
-Targets: candles at least 0.3 of the baseline's requests/s, p99 under 50 ms.
+Targets: candles at least 0.3 of the baseline's requests/s, p99 under 50 ms, for the
+distinct pages (the same-page figure is reported beside it).
 """
 
 from __future__ import annotations
@@ -123,6 +124,8 @@ def candle_paths(count: int) -> list[str]:
 
 
 async def measure(port: int) -> dict[str, dict[str, Any]]:
+    # The store's first scans start its reader processes: every page once before timing.
+    await generate(port, 64, candle_paths(64))
     return {
         "liveness": await generate(port, REQUESTS["liveness"], ["/health/liveness"]),
         "candles": await generate(port, REQUESTS["candles"], candle_paths(1)),
@@ -150,12 +153,17 @@ def report(results: dict[str, dict[str, Any]]) -> None:
     ]
     header = ["endpoint", "req/s", "p50 ms", "p99 ms", "vs liveness", "errors"]
     print(table(f"API, concurrency {CONCURRENCY}, SQLite store", header, rows))
-    candles = results["candles"]
-    ratio_ok = candles["rps"] / base >= TARGET_RATIO
-    p99_ok = candles["p99_ms"] < TARGET_P99_MS
-    print(
-        f"candles/liveness {candles['rps'] / base:.2f} (target >= {TARGET_RATIO}: "
-        f"{'met' if ratio_ok else 'missed'}); candles p99 {candles['p99_ms']:.1f} ms "
+    for name in ("distinct", "candles"):
+        print(_verdict(labels[name], results[name], base))
+
+
+def _verdict(label: str, result: dict[str, Any], base: float) -> str:
+    """The target check of one candles run: the distinct-page run is the one that counts."""
+    ratio = result["rps"] / base
+    ratio_ok, p99_ok = ratio >= TARGET_RATIO, result["p99_ms"] < TARGET_P99_MS
+    return (
+        f"{label}: {ratio:.2f} of liveness (target >= {TARGET_RATIO}: "
+        f"{'met' if ratio_ok else 'missed'}); p99 {result['p99_ms']:.1f} ms "
         f"(target < {TARGET_P99_MS:g} ms: {'met' if p99_ok else 'missed'})"
     )
 

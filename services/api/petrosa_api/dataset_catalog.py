@@ -109,9 +109,11 @@ class Catalog:
             )
 
     async def _exists(self, dataset: DatasetId) -> bool:
-        if str(dataset) in await self.entries():
-            return True
-        # Data may have landed since the cached list was built.
+        """One indexed read of the newest record, else the registry: never the whole catalog.
+
+        Building the catalog counts every dataset's records, which on a store of millions of
+        rows takes seconds; a data request (or an export's first byte) must not wait for it.
+        """
         if await self.market.latest(dataset, 1):
             return True
         return await self.metadata.get_dataset(dataset) is not None

@@ -324,6 +324,12 @@ def _byte_range(header: str, size: int) -> tuple[int, int] | None:
     return start, min(end, size - 1)
 
 
+def _matches(if_none_match: str, etag: str) -> bool:
+    """``If-None-Match``'s weak comparison: any listed tag, with or without ``W/``, or ``*``."""
+    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return etag in tags or "*" in tags
+
+
 @dataclass(frozen=True)
 class Conditions:
     """The request headers that shape a page's answer besides its content."""
@@ -344,7 +350,7 @@ def page_response(
     headers.update({"ETag": etag, "Accept-Ranges": "bytes"})
     if fmt != "parquet":
         headers["Vary"] = "Accept-Encoding"
-    if when.if_none_match is not None and etag in when.if_none_match.split(", "):
+    if when.if_none_match is not None and _matches(when.if_none_match, etag):
         return Response(status_code=304, headers=headers)
     if when.byte_range is not None and when.if_range in (None, etag):
         span = _byte_range(when.byte_range, len(body))
