@@ -77,8 +77,20 @@ def test_the_public_surface_is_what_the_services_build_on() -> None:
         "JobRef", "JobView", "decode_object", "decode_reply", "http_status", "is_retryable",
         "known_code", "market_updates_subject", "AUDIT_HEALTH", "MARKET_UPDATES_ALL",
         "INLINE_RECORDS", "MAX_UPDATE_RECORDS", "HealthUpdate", "MarketUpdate",
+        "ANALYTICS_DEADLETTERS", "ANALYTICS_FAMILIES", "ANALYTICS_QUEUE_GROUP",
+        "ANALYTICS_REQUEST", "ANALYTICS_WORK", "ANALYTICS_WORK_CONSUMER", "ANALYTICS_WORK_STREAM",
+        "DEFAULT_METHODS", "MAX_PAIRS", "MAX_WINDOW", "AnalyticsReply", "AnalyticsRequest",
+        "AnalyticsWork",
     }  # fmt: skip
     assert all(hasattr(contracts, name) for name in contracts.__all__)
+
+
+def test_analytics_families_are_the_pinned_read_side_ones() -> None:
+    assert contracts.ANALYTICS_FAMILIES == (
+        "volatility", "volume", "spread", "trend", "deviation", "seasonality", "correlation",
+        "regime",
+    )  # fmt: skip
+    assert contracts.ANALYTICS_REQUEST == "petrosa.analytics.request"
 
 
 def test_subjects_are_the_pinned_names() -> None:
