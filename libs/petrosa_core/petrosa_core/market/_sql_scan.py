@@ -194,8 +194,11 @@ class SqliteReaders:
     def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
-                # forkserver: the readers never inherit this process's SQLite handles.
+                # forkserver: the readers never inherit this process's SQLite handles. It
+                # preloads this module only, not the caller's main module, whose import
+                # could start a whole service (``python -m petrosa_auditor``).
                 context = multiprocessing.get_context("forkserver")
+                context.set_forkserver_preload([__name__])
                 self._pool = concurrent.futures.ProcessPoolExecutor(
                     SQLITE_READERS,
                     mp_context=context,
