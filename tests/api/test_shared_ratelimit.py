@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 
+from petrosa_api.shared_ratelimit import KEY_PREFIX, RETRY_AFTER_FAILURE
+from tests.api import conftest as api_conftest
 from tests.api.conftest import READER, Api, Launch
 from tests.api.test_backfill_auth import stopped_startup
 from tests.harness.servers import REDIS_HELP, RedisServer
@@ -17,6 +21,12 @@ from tests.harness.servers import REDIS_HELP, RedisServer
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason=REDIS_HELP)
 LIMITS = {"API_RATE_LIMIT_PER_MINUTE": "6", "API_RATE_LIMIT_BURST": "3"}
 KEYS = {"API_KEYS": f"{READER}:read"}
+
+
+@pytest.fixture(autouse=True)
+def patient_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Several APIs start per test; importing one takes tens of seconds on a busy machine."""
+    monkeypatch.setattr(api_conftest, "START_TIMEOUT", 120.0)
 
 
 @pytest.fixture
@@ -67,12 +77,27 @@ async def test_with_redis_down_each_replica_limits_alone_and_says_so(
     during = await alternating([api], 4, **{"X-API-Key": READER})
     async with api.client() as client:
         metrics = (await client.get("/metrics")).text
+    redis.start()  # back, empty (no persistence), on the same port
+    await asyncio.sleep(RETRY_AFTER_FAILURE + 0.5)
+    after = await alternating([api], 1)
+    counted_in_redis = await redis_keys(redis.url)
 
     assert before[0].status_code == 200
     # Fail open to the replica's own limit: reads go on, the client is still held to it.
     assert [r.status_code for r in during] == [200, 200, 200, 429]
     assert any(e["message"].startswith("rate-limit storage failed") for e in api.logs)
     assert "data_manager_rate_limit_storage_failures_total 1.0" in metrics
+    # Once Redis answers again the replica counts there again.
+    assert after[0].status_code == 200
+    assert counted_in_redis and all(k.startswith(KEY_PREFIX) for k in counted_in_redis)
+
+
+async def redis_keys(url: str) -> list[str]:
+    client = aioredis.Redis.from_url(url, decode_responses=True)
+    try:
+        return [str(k) for k in await client.keys("*")]
+    finally:
+        await client.aclose()
 
 
 async def test_an_unknown_storage_scheme_stops_startup_naming_the_variable() -> None:
