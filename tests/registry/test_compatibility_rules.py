@@ -157,3 +157,12 @@ async def test_a_compatible_chain_passes_every_transitive_mode(registry: SchemaR
         for document in versions:
             await registry.register("mysql", "chain", document, compatibility=mode)
     assert [v.version for v in await registry.versions("mysql", "chain")] == [1, 2, 3]
+
+
+def test_a_schema_built_to_explode_the_comparison_is_refused_not_computed() -> None:
+    """400 x 400 overlapping branches: past the pair budget the answer is "unprovable"."""
+    many = {"anyOf": [{"type": "string", "maxLength": n} for n in range(400)]}
+    wide = {"oneOf": [{"type": "string", "minLength": n} for n in range(400)]}
+    changes = breaking_changes(wide, many)
+    assert changes
+    assert any("subschema pairs to compare" in c.message for c in changes)

@@ -19,6 +19,7 @@ from petrosa_api.api.routes import (
     metrics,
     original,
     raw,
+    schemas,
     stream,
     ui,
 )
@@ -60,7 +61,18 @@ def create_app(state: ApiState) -> FastAPI:
             expose_headers=["X-Request-ID", "Retry-After"],
             max_age=600,
         )
-    for module in (history, health, data, backfill, catalog, original, stream, ui, analysis):
+    for module in (
+        history,
+        health,
+        data,
+        backfill,
+        catalog,
+        original,
+        stream,
+        ui,
+        analysis,
+        schemas,
+    ):
         app.include_router(module.router)
     # Raw before generic: /api/v1/raw/mysql would otherwise read as database "raw".
     app.include_router(raw.router)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -47,6 +48,20 @@ class ApiSettings(CoreSettings):
     # takes well under a second, so this only bounds a stalled analytics process.
     api_analytics_timeout: float = Field(10.0, gt=0)
     analytics_request_subject: str = contracts.ANALYTICS_REQUEST
+    # The schema registry (names of the original service). The default mode a schema name
+    # follows until it is given its own; compiled validators are cached per version.
+    schema_compatibility_mode: Literal[
+        "NONE", "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE", "FULL",
+        "FULL_TRANSITIVE",
+    ] = "BACKWARD"  # fmt: skip
+    schema_validation_enabled: bool = True
+    # Strict: a schema with keywords draft-07 does not define, or formats it cannot check,
+    # is refused (the specification itself ignores them).
+    schema_strict_mode: bool = False
+    # Validating against a name nobody registered registers one inferred from the records.
+    schema_auto_register: bool = False
+    schema_max_versions: int = Field(100, ge=1, le=10_000)
+    schema_cache_ttl: float = Field(300.0, ge=0)
     # Browser origins allowed to call the API from other sites (CORS), comma-separated;
     # none by default, ``*`` for any (then without credentials).
     api_cors_origins: str = ""

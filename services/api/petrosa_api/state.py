@@ -9,6 +9,7 @@ from petrosa_api.cache import TtlCache
 from petrosa_api.dataset_catalog import Catalog
 from petrosa_api.push_hub import PushHub
 from petrosa_api.ratelimit import RateLimiter
+from petrosa_api.registry import CompatibilityMode, RegistryOptions, SchemaRegistry
 from petrosa_api.settings import ApiSettings
 from petrosa_api.shared_ratelimit import SharedRateLimiter, open_storage
 from petrosa_core.bus import Bus
@@ -35,6 +36,8 @@ class ApiState:
     metadata: MetadataStore | None = None
     catalog: Catalog | None = None
     bus: Bus | None = None
+    # The schema registry, over the metadata store once it is open.
+    registry: SchemaRegistry | None = None
     # Counts requests across replicas (API_RATE_LIMIT_STORAGE=redis://); None: ``limiter``.
     shared_limiter: SharedRateLimiter | None = None
 
@@ -74,3 +77,16 @@ class ApiState:
         self.market = market
         self.metadata = metadata
         self.catalog = Catalog(market, metadata, self.cache)
+        self.registry = SchemaRegistry(metadata, registry_options(self.settings))
+
+
+def registry_options(settings: ApiSettings) -> RegistryOptions:
+    """The schema registry's options from the SCHEMA_* settings."""
+    return RegistryOptions(
+        compatibility=CompatibilityMode(settings.schema_compatibility_mode),
+        validation_enabled=settings.schema_validation_enabled,
+        strict=settings.schema_strict_mode,
+        auto_register=settings.schema_auto_register,
+        max_versions=settings.schema_max_versions,
+        cache_ttl=settings.schema_cache_ttl,
+    )

@@ -24,6 +24,9 @@ from petrosa_api.registry._schema_nodes import Node, child, deref, is_true, merg
 # How deep the comparison follows nested schemas and references before it gives up
 # (reporting the spot as unprovable rather than recursing without end).
 MAX_DEPTH = 64
+# Subschema pairs one comparison may visit: branches of anyOf/oneOf multiply, and a schema
+# built to make that product huge gets "cannot be proven" instead of minutes of CPU.
+MAX_PAIRS = 20_000
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class Comparison:
     active: set[tuple[Any, ...]] = field(default_factory=set)
     results: dict[tuple[Any, ...], bool] = field(default_factory=dict)
     trials: int = 0
+    visited: int = 0
     validators: dict[tuple[int, Any], Any] = field(default_factory=dict)
     depth: int = 0
 
@@ -134,6 +138,14 @@ def _checked(c: Comparison, r: Node, w: Node) -> None:
         return
     if c.depth >= MAX_DEPTH:
         c.report(r, w, f"nested deeper than {MAX_DEPTH} levels: compatibility cannot be proven")
+        return
+    c.visited += 1
+    if c.visited > MAX_PAIRS:
+        c.report(
+            r,
+            w,
+            f"more than {MAX_PAIRS} subschema pairs to compare: compatibility cannot be proven",
+        )
         return
     c.depth += 1
     try:
