@@ -227,3 +227,14 @@ async def test_the_cache_counts_hits_misses_compilations_and_evictions(
     assert (stats["misses"], stats["compilations"], stats["evictions"]) == (2, 2, 1)
     assert registry.clear() == 1
     assert registry.cache_stats()["entries"] == 0
+
+
+async def test_a_large_batch_keeps_each_record_s_index(registry: SchemaRegistry) -> None:
+    await registry.register("mysql", "order", ORDER)
+    records: list[Any] = [{"id": i, "side": "BUY"} for i in range(2500)]
+    for bad in (5, 1500, 2499):
+        records[bad] = {"id": str(bad), "side": "BUY"}
+    invalid = await registry.validate("mysql", "order", records)
+    assert [(e.index, e.errors[0].pointer) for e in invalid] == [
+        (5, "/id"), (1500, "/id"), (2499, "/id")
+    ]  # fmt: skip

@@ -3,6 +3,7 @@ bootstrap."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from petrosa_api.errors import ApiError
@@ -32,11 +33,13 @@ async def compatibility(
     used = mode or await registry.mode_of(database, name)
     if schema is not None:
         check_document(schema, strict=registry.options.strict, formats=CHECKED_FORMATS)
-        changes = history_changes(used, schema, history)
+        changes = await asyncio.to_thread(history_changes, used, schema, history)
         compared = [v.version for v in compared_with(used, history)]
     else:
         old, new = _pair(history, database, name, old_version, new_version)
-        changes = pair_changes(used, new.document, old.document, old.version)
+        changes = await asyncio.to_thread(
+            pair_changes, used, new.document, old.document, old.version
+        )
         compared = [old.version] if used is not CompatibilityMode.NONE else []
     return {
         "compatible": not changes,

@@ -44,6 +44,8 @@ MAX_COMPILED = 1024
 # Registrations of one name racing on other replicas: each lost race re-reads the history
 # and decides again; this many losses in a row is a registration storm, answered 503.
 MAX_CLAIM_ATTEMPTS = 50
+# Records validated between two turns of the event loop (about 20 ms of candles).
+YIELD_EVERY = 1000
 # Names travel in URL paths: letters, digits and . _ - only.
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
@@ -126,7 +128,18 @@ class SchemaRegistry:
             )
         if not self.options.validation_enabled:
             return []
-        return validate_all(compiled.schema, records)
+        if len(records) <= YIELD_EVERY:
+            return validate_all(compiled.schema, records)
+        return await self._validate_long(compiled, records)
+
+    async def _validate_long(self, compiled: Compiled, records: list[Any]) -> list[RecordErrors]:
+        """A large batch in slices, letting other requests run between them."""
+        invalid: list[RecordErrors] = []
+        for start in range(0, len(records), YIELD_EVERY):
+            found = validate_all(compiled.schema, records[start : start + YIELD_EVERY])
+            invalid += [RecordErrors(start + e.index, e.errors) for e in found]
+            await asyncio.sleep(0)
+        return invalid
 
     async def check(
         self,
@@ -251,6 +264,11 @@ class SchemaRegistry:
             settled = self._settled(database, name, document, history, mode if check else None)
             if settled is not None:
                 return Registration(settled, False, mode)
+            if check:
+                # CPU-bound and bounded (MAX_PAIRS), but long enough to stall other requests.
+                changes = await asyncio.to_thread(history_changes, mode, document, history)
+                if changes:
+                    raise IncompatibleSchema(mode.value, changes)
             next_version = history[-1].version + 1 if history else 1
             record = await self.metadata.add_schema_version(
                 database,
@@ -278,7 +296,8 @@ class SchemaRegistry:
         history: list[SchemaRecord],
         mode: CompatibilityMode | None,
     ) -> SchemaRecord | None:
-        """The existing identical version, or None once the document may be added."""
+        """The existing identical version, or None when the document may be added (the
+        version limit allowing)."""
         print_ = fingerprint(document)
         # Unchecked (bootstrap's overwrite) means "make it current": only the current
         # version counts as already holding it.
@@ -288,10 +307,6 @@ class SchemaRegistry:
                 return existing
         if len(history) >= self.options.max_versions:
             raise VersionLimit(f"{database}/{name}", self.options.max_versions)
-        if mode is not None:
-            changes = history_changes(mode, document, history)
-            if changes:
-                raise IncompatibleSchema(mode.value, changes)
         return None
 
     async def update(
