@@ -77,3 +77,19 @@ async def test_bootstrap_skips_what_exists_unless_overwriting(
     assert (await metadata.get_schema("order_v1", 3, store="mysql")).document == (
         (await metadata.get_schema("order_v1", 1, store="mysql")).document
     )  # type: ignore[union-attr]
+
+
+async def test_metadata_rows_validate_against_their_schemas(
+    registry: SchemaRegistry, metadata: MetadataStore
+) -> None:
+    await bootstrap(registry, overwrite_existing=False)
+    await metadata.add_health(
+        XRP_5M, score=91.5, completeness=0.99, validity=1.0, freshness=0.8, consistency=1.0,
+        details={"gaps": 0}, measured_at=1_637_534_112_000,
+    )  # fmt: skip
+    await metadata.add_finding(XRP_5M, "gaps", "warning", 1, 2, {"missing": 2})
+    health = [msgspec.to_builtins(h) for h in await metadata.health_history(XRP_5M)]
+    findings = [msgspec.to_builtins(f) for f in await metadata.open_findings()]
+    assert len(health) == len(findings) == 1
+    assert await registry.validate("mysql", "health_metrics_v1", health) == []
+    assert await registry.validate("mysql", "audit_log_v1", findings) == []
