@@ -7,11 +7,17 @@ scalars for ``$in``/``$nin``), and anything else is a ``bad_filter`` naming what
 
 from __future__ import annotations
 
+import importlib
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from petrosa_core.errors import ValidationError
+
+# The parsed form of a pattern, to refuse the shapes that backtrack exponentially. The
+# modules have no type stubs; both ship with CPython.
+_regex_parser: Any = importlib.import_module("re._parser")
+_regex_constants: Any = importlib.import_module("re._constants")
 
 Scalar = str | int | float | bool | None
 Comparison = Literal["$eq", "$gt", "$gte", "$lt", "$lte"]
@@ -172,10 +178,36 @@ def _regex(path: str, pattern: Any, options: Any) -> Regex:
     if options not in ("", "i"):
         raise bad(f"{path}: $options may only be 'i'")
     try:
-        re.compile(pattern)
+        parsed = _regex_parser.parse(pattern)
     except re.error as exc:
         raise bad(f"{path}: $regex is not a valid pattern: {exc}") from None
+    if _explosive(parsed.data, 0):
+        raise bad(
+            f"{path}: $regex with a repetition or alternation inside a repetition, or a "
+            "backreference, "
+            "can take exponential time; simplify the pattern"
+        )
     return Regex(path, pattern, options == "i")
+
+
+_REPEATS = (_regex_constants.MAX_REPEAT, _regex_constants.MIN_REPEAT)
+
+
+def _explosive(items: Any, depth: int) -> bool:
+    """Whether a parsed pattern nests repetitions or refers back to a group (ReDoS shapes)."""
+    for op, arg in items:
+        if op == _regex_constants.GROUPREF:
+            return True
+        if op in _REPEATS:
+            if depth > 0 or _explosive(arg[2], depth + 1):
+                return True
+        elif op == _regex_constants.SUBPATTERN and _explosive(arg[3], depth):
+            return True
+        elif op == _regex_constants.BRANCH:
+            # Alternatives under a repetition may overlap, (a|aa)*, and backtrack too.
+            if depth > 0 or any(_explosive(b, depth) for b in arg[1]):
+                return True
+    return False
 
 
 def parse_sort(value: Any) -> list[tuple[str, int]]:

@@ -44,9 +44,19 @@ from petrosa_core.metadata.tables import documents as _documents
 from petrosa_core.metadata.tables import schema as _schema
 from petrosa_core.times import now_ms
 
+# Seconds any one statement of the generic API may run on MariaDB: a filter on JSON
+# fields scans the collection, and a caller's filter must not hold a connection for long.
+STATEMENT_SECONDS = 30
+
 
 def _register_regexp(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.create_function(REGEXP_FUNCTION, 2, sqlite_regexp, deterministic=True)
+
+
+def _bound_statements(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"SET SESSION max_statement_time = {STATEMENT_SECONDS}")
+    cursor.close()
 
 
 class SqlCollections:
@@ -64,6 +74,8 @@ class SqlCollections:
             engine = create_engine(url, "METADATA_STORE_URL")
         if engine.dialect.name == "sqlite":
             sa.event.listen(engine.sync_engine, "connect", _register_regexp)
+        else:
+            sa.event.listen(engine.sync_engine, "connect", _bound_statements)
         return cls(engine)
 
     async def close(self) -> None:
