@@ -160,10 +160,17 @@ async def launch_api(env: dict[str, str], *, ready: bool = True) -> Api:
     api = Api(proc)
     port_found: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     api.reader = asyncio.create_task(_read_logs(api, port_found))
-    async with asyncio.timeout(START_TIMEOUT):
-        api.url = f"http://127.0.0.1:{await port_found}"
-        if ready:
-            await _until_ready(api)
+    try:
+        async with asyncio.timeout(START_TIMEOUT):
+            api.url = f"http://127.0.0.1:{await port_found}"
+            if ready:
+                await _until_ready(api)
+    except BaseException:
+        # No fixture will stop an API that never came up: left running, it loads the machine.
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+        raise
     return api
 
 
