@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -38,6 +39,8 @@ class Service:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=sink,
+                # Its own process group: the SQLite reader processes it forks die with it.
+                start_new_session=True,
             )
 
     def logs(self) -> list[dict[str, Any]]:
@@ -53,17 +56,20 @@ class Service:
         return f"--- {self.module} (exit {self.proc.poll()}):\n{self.log.read_text()[-chars:]}"
 
     def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
+        """SIGKILL the service and every process it started, as when its pod dies."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(STOP_TIMEOUT)
 
     def stop(self) -> None:
-        """SIGTERM, then SIGKILL if it has not exited in time."""
+        """SIGTERM, then SIGKILL if it has not exited in time; no helper process outlives it."""
         if self.proc.poll() is None:
             self.proc.terminate()
         try:
             self.proc.wait(STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
-            self.kill()
+            pass
+        self.kill()
 
 
 async def launch(services: list[Service], module: str, env: dict[str, str], log: Path) -> Service:
