@@ -22,6 +22,7 @@ from petrosa_analytics.metrics import (
     METHODS,
     Bars,
     MetricResult,
+    bars_needed,
     compute,
     correlation,
     rolling_correlation,
@@ -55,6 +56,8 @@ ROLLING = "rolling_pearson"
 # A window of n bars spans n - 1 returns; one more bar for the returns, one for a still
 # open candle that ``Bars`` drops.
 _EXTRA_BARS = 2
+# The newest candle may still be open, and ``Bars`` drops it.
+_OPEN_CANDLE = 1
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,9 @@ class Schedule:
 
     @property
     def bars_needed(self) -> int:
-        return max(max(w) for w in self.windows.values()) + _EXTRA_BARS
+        """The newest bars every family needs for its full windows and warm-ups."""
+        needed = (bars_needed(f, w) for f, windows in self.windows.items() for w in windows)
+        return max(needed) + _OPEN_CANDLE
 
 
 class Engine:
@@ -126,7 +131,7 @@ class Engine:
         """One family (one method, if named) over one window: for a request."""
         chosen = self._window(family, window)
         _check_method(family, method)
-        bars = await self.read(dataset, chosen + _EXTRA_BARS)
+        bars = await self.read(dataset, self._bars(family, chosen, method))
         found = await asyncio.to_thread(_family, family, bars, method, chosen)
         return self.stored_form(dataset, bars, found, "")
 
@@ -142,7 +147,8 @@ class Engine:
             return await self._rolling(datasets, window)
         chosen = self._window("correlation", window)
         _check_method("correlation", method)
-        series = {d.symbol: await self.read(d, chosen + _EXTRA_BARS) for d in datasets}
+        needed = self._bars("correlation", chosen, method)
+        series = {d.symbol: await self.read(d, needed) for d in datasets}
         found = await asyncio.to_thread(
             correlation, series, window=chosen, method=method or "pearson"
         )
@@ -184,6 +190,15 @@ class Engine:
             for result in found
             if result.as_of_time is not None
         ]
+
+    def _bars(self, family: str, window: int, method: str | None) -> int:
+        """Bars to read for one method (or all of the family's), within the on-demand bound."""
+        needed = bars_needed(family, window, method) + _OPEN_CANDLE
+        if needed > self.max_bars:
+            raise ValidationError(
+                "window_too_large", f"this window reads {needed} bars; the bound is {self.max_bars}"
+            )
+        return needed
 
     def _window(self, family: str, window: int | None) -> int:
         chosen = DEFAULT_WINDOWS[family] if window is None else window
