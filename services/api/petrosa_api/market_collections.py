@@ -1,4 +1,4 @@
-"""Market datasets through the generic API: rows as /data renders them, written idempotently.
+"""Market datasets through the generic API: read as /data serves them, written idempotently.
 
 A market collection filters on its time field (and ``trade_type`` for trades) and sorts by
 time only: those are the reads the MarketStore answers from its key order. Richer reads go
@@ -7,13 +7,17 @@ through ``POST /api/v1/raw/...``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+from starlette.requests import Request
 from starlette.responses import Response
 
+from petrosa_api.api.deps import get_market
+from petrosa_api.api.routes.data import PageParams, get_source, serve
 from petrosa_api.errors import ApiError
-from petrosa_api.formats import JSON_MEDIA_TYPE, encode_json, json_response
+from petrosa_api.formats import JSON_MEDIA_TYPE, Format, encode_json, json_response
 from petrosa_api.generic_requests import (
     MAX_OFFSET_END,
     ReadParams,
@@ -22,7 +26,7 @@ from petrosa_api.generic_requests import (
     projection_of,
 )
 from petrosa_api.rows import SHAPES
-from petrosa_core.documents import parse_filter, parse_projection
+from petrosa_core.documents import Projection, parse_filter, parse_projection
 from petrosa_core.market import MarketStore, Order
 from petrosa_core.models import KIND_SPECS, RECORD_TYPES, DatasetId, DatasetKind, Record
 
@@ -72,12 +76,51 @@ def _bound(dataset: DatasetId, bounds: dict[str, int | None], op: str, value: An
         raise _unsupported(dataset, f"operator {op}")
 
 
-async def read(market: MarketStore, dataset: DatasetId, params: ReadParams) -> Response:
-    """One page of a market collection, in the body /data answers (rows, pagination, fields)."""
+@dataclass(frozen=True)
+class Rendering:
+    """How the caller wants the page: format, and the headers /data negotiates on."""
+
+    format: Format | None = None
+    accept: str | None = None
+    accept_encoding: str | None = None
+
+
+async def read(
+    request: Request, dataset: DatasetId, params: ReadParams, rendering: Rendering
+) -> Response:
+    """One page of a market collection: /data's own answer unless fields are projected."""
     start, end, trade_type = _window(dataset, json_param("filter", params.filter))
     order = _order(dataset, json_param("sort", params.sort))
     raw_projection = projection_of(params)
-    projection = None if raw_projection is None else parse_projection(raw_projection)
+    if raw_projection is not None:
+        market = await get_market(request)
+        projection = parse_projection(raw_projection)
+        return await _projected(
+            market, dataset, params, (start, end, trade_type, order), projection
+        )
+    page = PageParams(
+        start=None if start is None else str(start),
+        end=None if end is None else str(end),
+        limit=params.limit,
+        order=order,
+        cursor=params.cursor,
+        offset=params.offset,
+        format=rendering.format,
+        accept=rendering.accept,
+        accept_encoding=rendering.accept_encoding,
+    )
+    return await serve(await get_source(request), dataset, page, trade_type)
+
+
+async def _projected(
+    market: MarketStore,
+    dataset: DatasetId,
+    params: ReadParams,
+    window: tuple[int | None, int | None, str | None, Order],
+    projection: Projection,
+) -> Response:
+    """A page with some fields only, as JSON, in the body /data answers."""
+    start, end, trade_type, order = window
     limit = DEFAULT_LIMIT if params.limit is None else params.limit
     offset = params.offset or 0
     if params.cursor is not None and offset:
@@ -94,9 +137,7 @@ async def read(market: MarketStore, dataset: DatasetId, params: ReadParams) -> R
         trade_type=trade_type,
     )  # fmt: skip
     shape = SHAPES[dataset.kind]
-    rows = shape.rows(found.records[offset:])
-    if projection is not None:
-        rows = [projection.apply(row) for row in rows]
+    rows = [projection.apply(row) for row in shape.rows(found.records[offset:])]
     pagination = {
         "limit": limit,
         "count": len(rows),

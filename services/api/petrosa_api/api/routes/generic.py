@@ -96,14 +96,16 @@ async def read_collection(
     stores: GenericDep,
     params: ReadDep,
     format: Annotated[
-        Format | None, Query(description="Market collections: json, csv, parquet")
+        Format | None, Query(description="Market collections: json, csv or parquet")
     ] = None,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+    accept_encoding: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Response:
     """Records of a collection, filtered, sorted, projected, one page at a time."""
     target = target_of(database, collection)
     if isinstance(target, Market):
-        return await market_collections.read(await get_market(request), target.dataset, params)
+        rendering = market_collections.Rendering(format, accept, accept_encoding)
+        return await market_collections.read(request, target.dataset, params, rendering)
     query = find_query(params)
     if isinstance(target, Table):
         found = await stores.sql.read_table(target.name, query)
