@@ -66,7 +66,12 @@ async def start_backend(
         "API_MAX_BODY_BYTES": str(8 << 20),
     }
     api = await launch_api(env, ready=False)
-    await until_ready(api)
+    try:
+        await until_ready(api)
+    except BaseException:
+        api.proc.kill()  # an API that never got ready must not outlive the test run
+        await api.stop()
+        raise
     return Backend(name, api, market_url, metadata_url), cleanup
 
 
