@@ -6,14 +6,16 @@ on SQLite (ADBC in reader processes), MariaDB (connectorx) and MongoDB (pymongoa
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sys
 from pathlib import Path
 
 import msgspec
 import pyarrow as pa
 import pytest
 
-from petrosa_core.errors import StoreUnavailable, ValidationError
+from petrosa_core.errors import ValidationError
 from petrosa_core.market import MarketStore, arrow_schema, open_market_store
 from petrosa_core.market.columns import records_to_table
 from petrosa_core.models import (
@@ -231,19 +233,23 @@ def _spill_files() -> set[str]:
     return found
 
 
-async def test_a_dead_reader_process_is_an_outage_then_recovers(sqlite_url: str) -> None:
+async def test_a_killed_reader_process_is_replaced(sqlite_url: str) -> None:
     store = await open_market_store(sqlite_url)
     try:
         await store.write(C1M, [candle(T0 + i * MIN) for i in range(3)])
-        assert (await store.scan(C1M)).table.num_rows == 3
-        readers = store._columnar  # type: ignore[attr-defined]
-        for pid in list(readers._pool._processes):
+        await store.warm()
+        readers = store._columnar.readers  # type: ignore[attr-defined]
+        killed = readers.pids
+        assert len(killed) == 2
+        for pid in killed:
             os.kill(pid, 9)
-        with pytest.raises(StoreUnavailable):
-            await store.scan(C1M)
         assert (await store.scan(C1M)).table.num_rows == 3
+        await store.warm()  # both readers busy at once: the other dead one is met and replaced
+        assert not set(readers.pids) & set(killed)
+        assert len(readers.pids) == 2
     finally:
         await store.close()
+    assert not any(_alive(pid) for pid in killed)
 
 
 async def test_reads_beside_a_writer_see_only_committed_rows(tmp_path: Path) -> None:
@@ -263,3 +269,70 @@ def test_records_to_table_matches_the_schema() -> None:
     table = records_to_table(DatasetKind.CANDLES, [candle(T0), candle(T0 + MIN)])
     assert table.schema == arrow_schema(DatasetKind.CANDLES)
     assert table.column("open_time")[1].value == T0 + MIN
+
+
+async def test_driver_options_in_the_url_keep_the_row_path(mysql_url: str) -> None:
+    """connectorx would drop asyncmy's options (TLS): such a store scans through query."""
+    store = await open_market_store(f"{mysql_url}?charset=utf8mb4")
+    try:
+        assert store._columnar is None  # type: ignore[attr-defined]
+        batch = [candle(T0 + i * MIN) for i in range(12)]
+        await store.write(C1M, batch)
+        page = await store.scan(C1M, limit=5)
+        assert _rows(page.table) == _as_rows(batch[:5])
+        assert page.table.schema == arrow_schema(DatasetKind.CANDLES)
+        assert page.next_cursor == (await store.query(C1M, limit=5)).next_cursor
+        assert (await store.scan(C1M, limit=None)).table.num_rows == 12
+    finally:
+        await store.close()
+
+
+_SCANNING_PROCESS = """
+import asyncio, sys
+from petrosa_core.market import open_market_store
+from petrosa_core.models import DatasetId, DatasetKind
+
+async def main():
+    store = await open_market_store(sys.argv[1])
+    await store.scan(DatasetId.of(DatasetKind.CANDLES, "SUSHIUSDT", "1m"))
+    await store.warm()
+    print(*store._columnar.readers.pids, flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+async def test_reader_processes_end_with_a_killed_service(sqlite_url: str) -> None:
+    """SIGKILL leaves no reader behind, and nothing but the service writes its stderr."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _SCANNING_PROCESS,
+        sqlite_url,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), 120)
+    readers = [int(pid) for pid in line.split()]
+    assert readers and all(_alive(pid) for pid in readers)
+    proc.kill()
+    await proc.wait()
+    # Nothing but the service writes to its stderr (a JSON log), not even on a SIGKILL,
+    # and nothing holds it open: its end arrives with the service's death.
+    assert await asyncio.wait_for(proc.stderr.read(), 60) == b""
+    # The readers see their stdin close and end; bounded wait, not a timing assertion.
+    for _ in range(600):
+        if not any(_alive(pid) for pid in readers):
+            break
+        await asyncio.sleep(0.1)
+    assert not any(_alive(pid) for pid in readers)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False

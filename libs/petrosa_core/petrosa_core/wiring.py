@@ -12,7 +12,7 @@ import msgspec
 
 from petrosa_core._store_metrics import counted
 from petrosa_core.bus import Bus, connect
-from petrosa_core.errors import BusError, ConfigError, StoreUnavailable
+from petrosa_core.errors import BusError, ConfigError, StoreError, StoreUnavailable
 from petrosa_core.market import MarketStore, open_market_store
 from petrosa_core.metadata import MetadataStore
 from petrosa_core.runtime import Runtime, without_credentials
@@ -106,11 +106,13 @@ async def open_store(variable: str, url: str, opener: Callable[[str], Awaitable[
         raise ConfigError(f"{variable}: {exc}") from exc
 
 
-async def open_stores(runtime: Runtime, settings: CoreSettings) -> Stores:
+async def open_stores(runtime: Runtime, settings: CoreSettings, *, scans: bool = False) -> Stores:
     """Open (and migrate) both stores; readiness pings each, naming the store and its host.
 
     A store that cannot be opened ends startup naming its variable; MongoDB connects
-    lazily, so one that is away at start is logged, and readiness waits for it.
+    lazily, so one that is away at start is logged, and readiness waits for it. A service
+    that ``scans`` starts the market store's columnar readers now (SQLite's reader
+    processes take seconds on a busy machine), so that its first read does not wait.
     """
     market_url, metadata_url = settings.market_store_url, settings.metadata_store_url
     market = await open_store(settings.url_variable("market"), market_url, open_market_store)
@@ -122,6 +124,11 @@ async def open_stores(runtime: Runtime, settings: CoreSettings) -> Stores:
     for name in ("market_store", "metadata_store"):
         if reason := await runtime.failing_check(name):
             log.warning("%s; readiness waits for it", reason, extra={"check": name})
+    if scans:
+        try:
+            await market.warm()
+        except StoreError as exc:  # the first scan starts them again; readiness reports the store
+            log.warning("columnar readers did not start: %s", exc)
     return Stores(counted(market, "market"), counted(metadata, "metadata"))
 
 

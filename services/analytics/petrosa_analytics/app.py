@@ -75,9 +75,8 @@ async def start(runtime: Runtime, settings: AnalyticsSettings) -> None:
         runtime, health_app(runtime), settings.metrics_port, host=settings.metrics_host
     )
     bus = await connect_bus(runtime, settings)
-    stores = await open_stores(runtime, settings)
+    stores = await open_stores(runtime, settings, scans=True)
     service = await assemble(settings, bus, stores.market, stores.metadata)
-    await service.engine.warm_up()
     runtime.spawn("analytics", service.run(runtime.stopping))
 
 

@@ -27,11 +27,11 @@ from petrosa_analytics.metrics import (
     correlation,
     rolling_correlation,
 )
-from petrosa_core.errors import StoreError, ValidationError
+from petrosa_core.errors import ValidationError
 from petrosa_core.intervals import interval_ms
 from petrosa_core.market import MarketStore
 from petrosa_core.market.analytics import AnalyticsResult, ResultLineage
-from petrosa_core.models import DatasetId, DatasetKind
+from petrosa_core.models import DatasetId
 from petrosa_core.times import now_ms
 
 log = logging.getLogger(__name__)
@@ -93,18 +93,6 @@ class Engine:
         self.schedule = schedule
         self.max_bars = max_bars
         self.clock = clock
-
-    async def warm_up(self) -> None:
-        """Make the store's first columnar read now, before this process campaigns to lead.
-
-        On SQLite the first scan starts the reader processes, which holds the event loop
-        for seconds; a leader doing that mid-term could miss its lease renewals.
-        """
-        probe = DatasetId.of(DatasetKind.CANDLES, "WARMUPUSDT", "1m")
-        try:
-            await self.market.scan(probe, limit=1, columns=("open_time",))
-        except StoreError as exc:  # readiness reports the store; work retries it later
-            log.warning("first columnar read failed: %s", exc)
 
     async def read(self, dataset: DatasetId, bars: int) -> Bars:
         """The newest ``bars`` candles of ``dataset`` as closed bars, oldest first."""

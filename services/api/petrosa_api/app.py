@@ -95,7 +95,7 @@ async def start(runtime: Runtime, settings: ApiSettings) -> None:
     await serve_http(
         runtime, create_app(state), settings.api_port, host=settings.api_host, name="api"
     )
-    stores = await open_stores(runtime, settings)
+    stores = await open_stores(runtime, settings, scans=True)
     state.attach_stores(stores.market, stores.metadata)
     state.bus = await connect_bus(runtime, settings)
     await start_push(runtime, state)

@@ -76,7 +76,7 @@ def assemble(
 async def build_service(runtime: Runtime, settings: AuditorSettings) -> AuditorService:
     """Connect everything the auditor needs; each client registers its closer."""
     bus = await connect_bus(runtime, settings)
-    stores = await open_stores(runtime, settings)
+    stores = await open_stores(runtime, settings, scans=True)
     duplicates = open_legacy_scanner(runtime, settings.market_store_url)
     return assemble(settings, bus, stores.market, stores.metadata, duplicates)
 

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
-from petrosa_auditor.checks.duplicates import Repeats
+from petrosa_auditor.checks.duplicates import Repeats, ints, natural_keys
 from petrosa_auditor.checks.freshness import STREAM_SILENCE_MS, freshness
 from petrosa_auditor.checks.gaps import CadenceGaps, DepthChain, GapList, IdGaps, cadence
-from petrosa_auditor.checks.validity import scan_records
+from petrosa_auditor.checks.validity import scan_table
 from petrosa_auditor.context import AuditContext, Outcome
 from petrosa_auditor.findings import DUPLICATES, ERROR, FRESHNESS, GAPS, VALIDITY, WARNING, Runs
 from petrosa_auditor.score import ratio
 from petrosa_core.intervals import HOUR_MS
-from petrosa_core.models import DatasetKind, DepthUpdate, FundingRate, Record, Trade
+from petrosa_core.models import KIND_SPECS, DatasetKind, DepthUpdate, FundingRate, Trade
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 STREAM_CHECKS = (GAPS, DUPLICATES, VALIDITY, FRESHNESS)
 # Binance settles funding every 8 hours on most symbols; used until enough is stored to see.
@@ -23,12 +25,12 @@ CADENCE_SAMPLE = 50
 
 
 class Continuity(Protocol):
-    """A continuity scanner fed pages of records; ``present`` counts those that chain."""
+    """A continuity scanner fed tables of records; ``present`` counts those that chain."""
 
     @property
     def present(self) -> int: ...
 
-    def feed(self, records: Sequence[Record]) -> None: ...
+    def feed(self, table: pa.Table) -> None: ...
 
 
 class _AggTrades:
@@ -41,8 +43,11 @@ class _AggTrades:
     def present(self) -> int:
         return self.ids.present
 
-    def feed(self, records: Sequence[Record]) -> None:
-        self.ids.feed([t for t in cast(Sequence[Trade], records) if t.trade_type == "agg"])
+    def feed(self, table: pa.Table) -> None:
+        import pyarrow.compute as pc
+
+        agg = table.filter(pc.equal(table.column("trade_type"), "agg"))
+        self.ids.feed(ints(agg, "trade_id"), ints(agg, "trade_time"))
 
 
 class _Depth:
@@ -53,8 +58,9 @@ class _Depth:
     def present(self) -> int:
         return self.chain.present
 
-    def feed(self, records: Sequence[Record]) -> None:
-        self.chain.feed(cast(Sequence[DepthUpdate], records))
+    def feed(self, table: pa.Table) -> None:
+        us, pus = ints(table, "final_update_id"), ints(table, "prev_final_update_id")
+        self.chain.feed(us, pus, ints(table, "event_time"))
 
 
 class _Funding:
@@ -65,8 +71,8 @@ class _Funding:
     def present(self) -> int:
         return self.gaps.present
 
-    def feed(self, records: Sequence[Record]) -> None:
-        self.gaps.feed([r.time for r in records])
+    def feed(self, table: pa.Table) -> None:
+        self.gaps.feed(ints(table, "funding_time"))
 
 
 async def _continuity(ctx: AuditContext, out: Outcome) -> Continuity | None:
@@ -96,13 +102,15 @@ async def audit_stream(ctx: AuditContext) -> Outcome:
     repeats = Repeats(Runs(out.checks[DUPLICATES], WARNING))
     invalid = Runs(out.checks[VALIDITY], ERROR)
     last: int | None = None
-    async for page in ctx.reader.pages(ctx.dataset, ctx.start, ctx.end):
+    kind, time_field = ctx.dataset.kind, KIND_SPECS[ctx.dataset.kind].time_field
+    async for table in ctx.reader.tables(ctx.dataset, ctx.start, ctx.end):
         if scanner is not None:
-            scanner.feed(page)
-        repeats.feed(page)
-        scan_records(page, invalid, out.records)
-        out.records += len(page)
-        last = page[-1].time
+            scanner.feed(table)
+        times = ints(table, time_field)
+        repeats.feed(natural_keys(kind, table), times)
+        scan_table(kind, table, invalid, out.records)
+        out.records += table.num_rows
+        last = times[-1]
     repeats.runs.close()
     invalid.close()
     out.distinct = repeats.distinct

@@ -156,6 +156,25 @@ def _to_utc_ms(column: Any) -> Any:
     return column.cast(pa.timestamp("ms", tz="UTC"))
 
 
+def table_records(
+    kind: DatasetKind, table: pa.Table, rows: Sequence[int] | None = None
+) -> list[Record]:
+    """Rows of a table of ``kind``'s schema (all, or the ``rows`` given) as records.
+
+    For the few rows a caller must hold as objects (a finding, a comparison); a whole
+    table converted this way costs what the columnar read saved.
+    """
+    import msgspec
+    import pyarrow as pa
+
+    picked = table if rows is None else table.take(pa.array(rows, type=pa.int64()))
+    for index, field in enumerate(picked.schema):
+        if pa.types.is_timestamp(field.type):
+            picked = picked.set_column(index, field.name, picked.column(index).cast(pa.int64()))
+    record_type = KIND_SPECS[kind].record_type
+    return [msgspec.convert(row, record_type) for row in picked.to_pylist()]
+
+
 def empty_table(kind: DatasetKind, columns: Sequence[str] | None = None) -> pa.Table:
     return select_schema(kind, columns).empty_table()
 
@@ -168,4 +187,5 @@ __all__ = [
     "empty_table",
     "records_to_table",
     "select_schema",
+    "table_records",
 ]

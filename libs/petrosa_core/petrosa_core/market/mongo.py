@@ -217,6 +217,9 @@ class MongoMarketStore(MongoAnalytics):
             if cursor is None:
                 return
 
+    async def warm(self) -> None:
+        """Nothing to start: pymongoarrow decodes in this process."""
+
     @_translated
     async def latest(self, dataset: DatasetId, n: int = 1) -> list[Record]:
         check_limit(n)

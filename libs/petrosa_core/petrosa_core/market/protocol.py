@@ -119,6 +119,14 @@ class MarketStore(Protocol):
         """
         ...
 
+    async def warm(self) -> None:
+        """Start what columnar reads need (SQLite's reader processes) ahead of the first scan.
+
+        Optional: a scan starts them itself; a service that will scan calls this at start-up
+        so that its first read does not wait seconds for them.
+        """
+        ...
+
     async def latest(self, dataset: DatasetId, n: int = 1) -> list[Record]:
         """The ``n`` newest records, newest first; ``n`` is 1..10000 like ``limit``."""
         ...

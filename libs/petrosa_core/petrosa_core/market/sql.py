@@ -255,6 +255,10 @@ class SqlMarketStore(SqlAnalytics):
             if cursor is None:
                 return
 
+    async def warm(self) -> None:
+        if self._columnar is not None:
+            await self._columnar.warm()
+
     async def latest(self, dataset: DatasetId, n: int = 1) -> list[Record]:
         return (await self.query(dataset, order="desc", limit=n)).records
 
@@ -309,8 +313,8 @@ class SqlMarketStore(SqlAnalytics):
         return describe_pool(self._engine)
 
     async def close(self) -> None:
-        if isinstance(self._columnar, _sql_scan.SqliteReaders):
-            self._columnar.close()
+        if self._columnar is not None:
+            await self._columnar.close()
         await self._engine.dispose()
 
     @asynccontextmanager

@@ -9,18 +9,29 @@ that duplicated keys which follow each other merge into one finding.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from petrosa_auditor.findings import Runs
 from petrosa_core.market import DuplicateGroup
-from petrosa_core.models import Record, Trade
+from petrosa_core.models import KIND_SPECS, DatasetKind
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
-def natural_key(record: Record) -> tuple[Any, ...]:
-    """The key beside symbol (and interval): trade ids of the two trade types overlap."""
-    if isinstance(record, Trade):
-        return (record.trade_type, record.trade_id)
-    return (record.key,)
+def natural_keys(kind: DatasetKind, table: pa.Table) -> list[Any]:
+    """Each row's key beside symbol (and interval): trade ids of the two types overlap."""
+    key = ints(table, KIND_SPECS[kind].key_field)
+    if kind is DatasetKind.TRADES:
+        return list(zip(table.column("trade_type").to_pylist(), key, strict=True))
+    return key
+
+
+def ints(table: pa.Table, name: str) -> list[int]:
+    """An integer or time column as Python ints (times as epoch milliseconds)."""
+    import pyarrow as pa
+
+    return table.column(name).cast(pa.int64()).to_numpy().tolist()  # type: ignore[no-any-return]
 
 
 class Repeats:
@@ -31,11 +42,11 @@ class Repeats:
         self.distinct = 0
         self._last: tuple[Any, ...] | None = None
 
-    def feed(self, records: Sequence[Record]) -> None:
-        for record in records:
-            key = natural_key(record)
+    def feed(self, keys: Sequence[Any], times: Sequence[int]) -> None:
+        """The next records' natural keys and times, in the scan's order."""
+        for key, time in zip(keys, times, strict=True):
             if key == self._last:
-                self.runs.flag(self.distinct, record.time, ["repeated_key"])
+                self.runs.flag(self.distinct, time, ["repeated_key"])
             else:
                 self.distinct += 1
                 self._last = key

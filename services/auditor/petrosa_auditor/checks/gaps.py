@@ -190,10 +190,10 @@ class IdGaps:
         self._last_id = previous.trade_id if previous else None
         self._last_time = previous.trade_time if previous else 0
 
-    def feed(self, trades: Sequence[Trade]) -> None:
+    def feed(self, ids: Sequence[int], times: Sequence[int]) -> None:
+        """The next aggregate trades' ids and times, in time order."""
         last_id, last_time = self._last_id, self._last_time
-        for trade in trades:
-            tid, time = trade.trade_id, trade.trade_time
+        for tid, time in zip(ids, times, strict=True):
             if last_id is not None and tid != last_id + 1:
                 if tid <= last_id:
                     continue  # a repeat: the duplicates check reports it
@@ -213,15 +213,15 @@ class DepthChain:
         self._last_u = previous.final_update_id if previous else None
         self._last_time = previous.event_time if previous else 0
 
-    def feed(self, updates: Sequence[DepthUpdate]) -> None:
+    def feed(self, us: Sequence[int], pus: Sequence[int], times: Sequence[int]) -> None:
+        """The next updates' ``u``, ``pu`` and event times, in time order."""
         last_u, last_time = self._last_u, self._last_time
-        for update in updates:
-            u, time = update.final_update_id, update.event_time
-            if last_u is not None and update.prev_final_update_id != last_u:
+        for u, pu, time in zip(us, pus, times, strict=True):
+            if last_u is not None and pu != last_u:
                 if u <= last_u:
                     continue  # a repeat: the duplicates check reports it
                 # Update ids are not dense, so how many updates went missing is unknown.
-                details = {"previous_u": last_u, "pu": update.prev_final_update_id}
+                details = {"previous_u": last_u, "pu": pu}
                 self.gaps.add(Gap(last_time, time, None, last_time, time + 1, details))
             last_u, last_time = u, time
             self.present += 1

@@ -7,18 +7,21 @@ comparison, so it is always examined and always reported.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from petrosa_auditor.columns import CandleColumns
+from petrosa_auditor.columns import Bools, CandleColumns, Floats
 from petrosa_auditor.findings import Runs
 from petrosa_core.intervals import FIXED_INTERVAL_MS, close_time, is_aligned
+from petrosa_core.market.columns import table_records
 from petrosa_core.models import (
     BookTicker,
     Candle,
+    DatasetKind,
     DepthUpdate,
     FundingRate,
     MarkPrice,
@@ -26,6 +29,9 @@ from petrosa_core.models import (
     Ticker,
     Trade,
 )
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 # A funding rate is capped by Binance at a few percent; 1 (100 %) is plainly corrupt.
 MAX_FUNDING_RATE = 1.0
@@ -144,13 +150,78 @@ _RULES: dict[type, Callable[[Any], list[str]]] = {
 }
 
 
+def _depth_sound(table: pa.Table) -> Bools:
+    """Rows whose update ids are in order and whose every level is a positive price."""
+    import pyarrow.compute as pc
+
+    sound = np.asarray(
+        pc.greater_equal(table.column("final_update_id"), table.column("first_update_id"))
+    )
+    for side in ("bids", "asks"):
+        levels = pc.list_flatten(table.column(side))
+        values = pc.list_flatten(levels)
+        if len(values) != 2 * len(levels):
+            return np.zeros(table.num_rows, dtype=bool)  # odd levels: every row examined
+        pairs = np.asarray(values, dtype=np.float64).reshape(-1, 2)
+        with np.errstate(invalid="ignore"):
+            bad_level = ~((pairs[:, 0] > 0) & (pairs[:, 1] >= 0))
+        rows = np.asarray(pc.list_parent_indices(table.column(side)), dtype=np.int64)
+        sound[np.unique(rows[bad_level])] = False
+    return np.asarray(sound, dtype=bool)
+
+
+def _column(table: pa.Table, name: str) -> Floats:
+    return np.asarray(table.column(name).to_numpy(), dtype=np.float64)
+
+
+def _stream_sound(kind: DatasetKind, table: pa.Table) -> Bools:
+    """A vectorised pre-test per kind that passes only rows ``record_problems`` would pass."""
+    c = functools.partial(_column, table)
+    with np.errstate(invalid="ignore"):
+        if kind is DatasetKind.TRADES:
+            return (c("price") > 0) & (c("quantity") >= 0) & np.isfinite(c("price"))
+        if kind is DatasetKind.MARK_PRICES:
+            return (c("mark_price") > 0) & (c("index_price") > 0)
+        if kind is DatasetKind.FUNDING_RATES:
+            rate = c("funding_rate")
+            return np.isfinite(rate) & (np.abs(rate) < MAX_FUNDING_RATE)
+        if kind is DatasetKind.TICKERS:
+            low = c("low_price")
+            return (
+                (c("last_price") > 0)
+                & (low > 0)
+                & (low <= c("high_price"))
+                & (c("volume") >= 0)
+                & (c("quote_volume") >= 0)
+            )
+        if kind is DatasetKind.BOOK_TICKERS:
+            bid, ask = c("bid_price"), c("ask_price")
+            return (
+                (bid > 0)
+                & (ask > 0)
+                & (bid <= ask)
+                & (c("bid_quantity") >= 0)
+                & (c("ask_quantity") >= 0)
+            )
+        if kind is DatasetKind.DEPTH:
+            return _depth_sound(table)
+    return np.zeros(table.num_rows, dtype=bool)
+
+
+def scan_table(kind: DatasetKind, table: pa.Table, runs: Runs, position: int) -> None:
+    """Flag the unsound records of one table of any event kind.
+
+    Rows that pass the vectorised pre-test are sound; each other row becomes a record and
+    is judged by ``record_problems``, the rules' one definition.
+    """
+    suspects = np.flatnonzero(~_stream_sound(kind, table)).tolist()
+    if not suspects:
+        return
+    for i, record in zip(suspects, table_records(kind, table, suspects), strict=True):
+        if problems := record_problems(record):
+            runs.flag(position + i, record.time, problems)
+
+
 def record_problems(record: Record) -> list[str]:
     """Every rule ``record`` breaks, by name, for any kind of record."""
     return _RULES[type(record)](record)
-
-
-def scan_records(records: Sequence[Record], runs: Runs, position: int) -> None:
-    """Flag the unsound records of one page of any kind."""
-    for i, record in enumerate(records):
-        if problems := record_problems(record):
-            runs.flag(position + i, record.time, problems)
