@@ -61,7 +61,7 @@ CANDLES = {"pair": "XRPUSDT", "period": "5m"}
         ),
         (
             "/data/funding", {"pair": "XRPUSDT", "format": "xml"}, 422, "invalid_request",
-            "query.format: Input should be 'json', 'csv' or 'parquet'",
+            "query.format: Input should be 'json', 'csv', 'parquet' or 'arrow'",
         ),
         (
             "/catalog/datasets/candles:XRPUSDT", {}, 400, "missing_interval",

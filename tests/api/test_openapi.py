@@ -91,7 +91,7 @@ def test_every_operation_has_a_success_example(openapi_document: dict[str, Any])
                 missing.append(f"{method.upper()} {path}")
 
     assert missing == []
-    assert len(openapi_document["paths"]) == 25
+    assert len(openapi_document["paths"]) == 45
 
 
 DATA_PATHS = ["candles", "trades", "depth", "funding", "tickers", "mark-prices", "book-tickers"]
@@ -147,5 +147,5 @@ def test_no_generated_request_makes_a_server_error(api_schema: Any) -> None:
             except Exception as exc:  # each operation's first failure, all reported together
                 failures[f"{operation.label} ({mode.value})"] = str(exc)[:2000]
 
-    assert len(operations) == 25
+    assert len(operations) == 51
     assert failures == {}

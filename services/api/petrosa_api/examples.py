@@ -246,3 +246,35 @@ ROOT: dict[str, Any] = {
         "links": {"docs": "/docs", "candles": "/data/candles?pair=BTCUSDT&period=1m"},
     }
 }
+
+# The generic data API and raw queries.
+ORDER_DOC: dict[str, Any] = {
+    "_id": "6f1c2a9e0b7d4e5f",
+    "symbol": "XRPUSDT",
+    "side": "BUY",
+    "quantity": 120.0,
+    "price": 0.6132,
+}
+GENERIC_PAGE: dict[str, Any] = {
+    "data": [ORDER_DOC],
+    "pagination": {"limit": 100, "offset": 0, "count": 1, "next_cursor": None, "has_more": False},
+}
+GENERIC_DOCUMENT: dict[str, Any] = {"data": ORDER_DOC}
+GENERIC_INSERTED: dict[str, Any] = {"data": {"inserted": 1, "ids": ["6f1c2a9e0b7d4e5f"]}}
+GENERIC_UPDATED: dict[str, Any] = {"data": {"matched": 1, "modified": 1}}
+GENERIC_DELETED: dict[str, Any] = {"data": {"deleted": 1}}
+RAW_SQL: dict[str, Any] = {
+    "data": [{"dataset_id": "candles:XRPUSDT:5m", "findings": 2}],
+    "meta": {
+        "database": "mysql",
+        "records_returned": 1,
+        "truncated": False,
+        "elapsed_ms": 3.2,
+        "columns": ["dataset_id", "findings"],
+    },
+}
+RAW_MONGO: dict[str, Any] = {
+    "data": [{"open_time": 1636934400000, "close": 1.0551}],
+    "meta": {"database": "mongodb", "records_returned": 1, "truncated": False, "elapsed_ms": 4.1},
+}
+DASHBOARD_HTML = "<!doctype html><html><head><title>Petrosa data quality</title>...</html>"

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.responses import Response
 
-from petrosa_api import market_collections
+from petrosa_api import examples, market_collections
 from petrosa_api.api.deps import (
     Caller,
     get_market,
@@ -43,6 +43,7 @@ from petrosa_api.generic_stores import (
     get_generic,
     target_of,
 )
+from petrosa_api.schemas import documented
 from petrosa_core.documents import (
     DuplicateId,
     Operation,
@@ -88,7 +89,11 @@ def _page(
     return json_response({"data": docs, "pagination": pagination})
 
 
-@router.get("/{database}/{collection}", dependencies=[Depends(read_access)])
+@router.get(
+    "/{database}/{collection}",
+    dependencies=[Depends(read_access)],
+    responses=documented(examples.GENERIC_PAGE, 400, 404),
+)
 async def read_collection(
     request: Request,
     database: str,
@@ -114,7 +119,11 @@ async def read_collection(
     return _page(found.docs, query.limit, query.offset, found.next_cursor)
 
 
-@router.get("/{database}/{collection}/{doc_id}", dependencies=[Depends(read_access)])
+@router.get(
+    "/{database}/{collection}/{doc_id}",
+    dependencies=[Depends(read_access)],
+    responses=documented(examples.GENERIC_DOCUMENT, 400, 404),
+)
 async def read_document(
     database: str,
     collection: str,
@@ -148,7 +157,12 @@ def _documents(target: Target, action: str) -> Documents:
     )
 
 
-@router.post("/{database}/{collection}", status_code=201, dependencies=[Depends(write_access)])
+@router.post(
+    "/{database}/{collection}",
+    status_code=201,
+    dependencies=[Depends(write_access)],
+    responses=documented(examples.GENERIC_INSERTED, 400, 401, 403, status=201),
+)
 async def insert(
     request: Request,
     database: str,
@@ -178,7 +192,11 @@ async def _inserting(stores: GenericStores, target: Documents, records: list[Any
         raise ApiError(409, "duplicate_id", exc.detail) from None
 
 
-@router.put("/{database}/{collection}", dependencies=[Depends(write_access)])
+@router.put(
+    "/{database}/{collection}",
+    dependencies=[Depends(write_access)],
+    responses=documented(examples.GENERIC_UPDATED, 400, 401, 403),
+)
 async def update(
     request: Request,
     database: str,
@@ -210,7 +228,9 @@ async def update(
     return json_response({"data": {"matched": matched, "modified": modified}})
 
 
-@router.delete("/{database}/{collection}")
+@router.delete(
+    "/{database}/{collection}", responses=documented(examples.GENERIC_DELETED, 400, 401, 403)
+)
 async def delete(
     database: str,
     collection: str,
@@ -246,7 +266,11 @@ def _check_delete_all(caller: Caller, everything: bool) -> None:
         raise ApiError(403, "insufficient_scope", "deleting every document needs the 'admin' scope")
 
 
-@router.post("/{database}/{collection}/batch", dependencies=[Depends(write_access)])
+@router.post(
+    "/{database}/{collection}/batch",
+    dependencies=[Depends(write_access)],
+    responses=documented(examples.GENERIC_INSERTED, 400, 401, 403),
+)
 async def batch(
     request: Request,
     database: str,

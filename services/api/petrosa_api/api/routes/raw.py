@@ -15,10 +15,12 @@ import pydantic
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
+from petrosa_api import examples
 from petrosa_api.api.deps import admin_access, json_body, state_of
 from petrosa_api.errors import ApiError
 from petrosa_api.formats import json_response
 from petrosa_api.generic_stores import GenericStores, get_generic
+from petrosa_api.schemas import documented
 from petrosa_core.rawquery import parse_request
 
 log = logging.getLogger("petrosa.api")
@@ -72,7 +74,11 @@ async def _sql(stores: GenericStores, body: RawSql) -> Response:
     return json_response({"data": result.rows, "meta": meta})
 
 
-@router.post("/mysql", summary="A read-only SQL query on the stores' tables")
+@router.post(
+    "/mysql",
+    summary="A read-only SQL query on the stores' tables",
+    responses=documented(examples.RAW_SQL, 400, 401, 403),
+)
 async def raw_mysql(
     stores: GenericDep, body: Annotated[RawSql, Depends(json_body(RawSql))]
 ) -> Response:
@@ -97,7 +103,11 @@ class RawMongo(pydantic.BaseModel):
     timeout: float = pydantic.Field(DEFAULT_SECONDS, gt=0, le=MAX_SECONDS)
 
 
-@router.post("/mongodb", summary="A MongoDB read on the MarketStore's database")
+@router.post(
+    "/mongodb",
+    summary="A MongoDB read on the MarketStore's database",
+    responses=documented(examples.RAW_MONGO, 400, 401, 403, 409),
+)
 async def raw_mongodb(
     request: Request,
     stores: GenericDep,

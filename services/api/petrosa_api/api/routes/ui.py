@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query
 from starlette.responses import RedirectResponse, Response
 
+from petrosa_api import examples
 from petrosa_api.api.deps import MarketDep, read_access
 from petrosa_api.dataset_catalog import parse_dataset_id
 from petrosa_api.errors import not_found
@@ -52,7 +53,12 @@ def _serve(name: str) -> Response:
     )
 
 
-@router.get("/ui", summary="The data-quality dashboard", response_class=Response)
+@router.get(
+    "/ui",
+    summary="The data-quality dashboard",
+    response_class=Response,
+    responses={200: {"content": {"text/html": {"example": examples.DASHBOARD_HTML}}}},
+)
 async def dashboard() -> Response:
     """Datasets with health, a health heatmap, findings, backfill jobs and a live chart."""
     return _serve("index.html")
