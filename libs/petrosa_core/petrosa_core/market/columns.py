@@ -12,7 +12,7 @@ scans (the ingestor) should not pay.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec.inspect as mi
@@ -175,6 +175,23 @@ def table_records(
     return [msgspec.convert(row, record_type) for row in picked.to_pylist()]
 
 
+async def in_batches(
+    scan: Callable[..., Awaitable[ArrowPage]], batch_rows: int
+) -> AsyncIterator[pa.Table]:
+    """``scan`` (a store's, with its range bound) page after page of ``batch_rows`` rows.
+
+    An empty range yields one empty table, so a consumer always sees the schema.
+    """
+    cursor = None
+    while True:
+        page = await scan(limit=batch_rows, cursor=cursor)
+        if page.table.num_rows or cursor is None:
+            yield page.table
+        cursor = page.next_cursor
+        if cursor is None:
+            return
+
+
 def empty_table(kind: DatasetKind, columns: Sequence[str] | None = None) -> pa.Table:
     return select_schema(kind, columns).empty_table()
 
@@ -185,6 +202,7 @@ __all__ = [
     "arrow_schema",
     "conform",
     "empty_table",
+    "in_batches",
     "records_to_table",
     "select_schema",
     "table_records",

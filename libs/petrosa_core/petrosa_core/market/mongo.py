@@ -40,7 +40,13 @@ from petrosa_core.market._mongo_ranges import (
 )
 from petrosa_core.market._mongo_scan import scan_window
 from petrosa_core.market._rules import check_batch, check_limit, check_order, check_trade_type
-from petrosa_core.market.columns import BATCH_ROWS, ArrowPage, conform, select_schema
+from petrosa_core.market.columns import (
+    BATCH_ROWS,
+    ArrowPage,
+    conform,
+    in_batches,
+    select_schema,
+)
 from petrosa_core.market.protocol import DatasetInfo, Order, Page, WriteResult
 from petrosa_core.models import KIND_SPECS, DatasetId, DatasetKind, Record
 
@@ -200,22 +206,11 @@ class MongoMarketStore(MongoAnalytics):
         columns: Sequence[str] | None = None,
         batch_rows: int = BATCH_ROWS,
     ) -> AsyncIterator[pa.Table]:
-        cursor = None
-        while True:
-            page = await self.scan(
-                dataset,
-                start,
-                end,
-                limit=batch_rows,
-                cursor=cursor,
-                trade_type=trade_type,
-                columns=columns,
-            )
-            if page.table.num_rows or cursor is None:
-                yield page.table
-            cursor = page.next_cursor
-            if cursor is None:
-                return
+        scan = functools.partial(
+            self.scan, dataset, start, end, trade_type=trade_type, columns=columns
+        )
+        async for table in in_batches(scan, batch_rows):
+            yield table
 
     async def warm(self) -> None:
         """Nothing to start: pymongoarrow decodes in this process."""

@@ -9,6 +9,7 @@ concurrent writer can skew the counts but never the data.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -32,6 +33,7 @@ from petrosa_core.market.columns import (
     BATCH_ROWS,
     ArrowPage,
     empty_table,
+    in_batches,
     records_to_table,
     select_schema,
 )
@@ -238,22 +240,11 @@ class SqlMarketStore(SqlAnalytics):
         columns: Sequence[str] | None = None,
         batch_rows: int = BATCH_ROWS,
     ) -> AsyncIterator[pa.Table]:
-        cursor = None
-        while True:
-            page = await self.scan(
-                dataset,
-                start,
-                end,
-                limit=batch_rows,
-                cursor=cursor,
-                trade_type=trade_type,
-                columns=columns,
-            )
-            if page.table.num_rows or cursor is None:
-                yield page.table
-            cursor = page.next_cursor
-            if cursor is None:
-                return
+        scan = functools.partial(
+            self.scan, dataset, start, end, trade_type=trade_type, columns=columns
+        )
+        async for table in in_batches(scan, batch_rows):
+            yield table
 
     async def warm(self) -> None:
         if self._columnar is not None:
