@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import msgspec.inspect as mi
 
 from petrosa_core.errors import StoreError, ValidationError
-from petrosa_core.models import KIND_SPECS, DatasetKind, Record
+from petrosa_core.market._rules import check_limit, check_order, check_trade_type
+from petrosa_core.models import KIND_SPECS, DatasetId, DatasetKind, Record
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -175,6 +176,35 @@ def table_records(
     return [msgspec.convert(row, record_type) for row in picked.to_pylist()]
 
 
+def check_scan(
+    dataset: DatasetId,
+    order: str,
+    limit: int | None,
+    trade_type: str | None,
+    columns: Sequence[str] | None,
+) -> None:
+    """What every backend's ``scan`` refuses before it reads: ``query``'s rules, but no cap."""
+    check_order(order)
+    check_trade_type(dataset, trade_type)
+    select_schema(dataset.kind, columns)
+    if limit is not None and limit < 1:
+        check_limit(limit)
+
+
+def page_of(
+    table: pa.Table,
+    limit: int | None,
+    columns: Sequence[str] | None,
+    cursor_after: Callable[[pa.Table, int], str],
+) -> ArrowPage:
+    """A page from up to ``limit + 1`` rows: the extra row only says a cursor is due."""
+    next_cursor = None
+    if limit is not None and table.num_rows > limit:
+        table = table.slice(0, limit)
+        next_cursor = cursor_after(table, limit - 1)
+    return ArrowPage(table if columns is None else table.select(list(columns)), next_cursor)
+
+
 async def in_batches(
     scan: Callable[..., Awaitable[ArrowPage]], batch_rows: int
 ) -> AsyncIterator[pa.Table]:
@@ -200,9 +230,11 @@ __all__ = [
     "BATCH_ROWS",
     "ArrowPage",
     "arrow_schema",
+    "check_scan",
     "conform",
     "empty_table",
     "in_batches",
+    "page_of",
     "records_to_table",
     "select_schema",
     "table_records",

@@ -43,9 +43,11 @@ from petrosa_core.market._rules import check_batch, check_limit, check_order, ch
 from petrosa_core.market.columns import (
     BATCH_ROWS,
     ArrowPage,
+    arrow_schema,
+    check_scan,
     conform,
     in_batches,
-    select_schema,
+    page_of,
 )
 from petrosa_core.market.protocol import DatasetInfo, Order, Page, WriteResult
 from petrosa_core.models import KIND_SPECS, DatasetId, DatasetKind, Record
@@ -179,22 +181,18 @@ class MongoMarketStore(MongoAnalytics):
         trade_type: str | None = None,
         columns: Sequence[str] | None = None,
     ) -> ArrowPage:
-        check_order(order)
-        check_trade_type(dataset, trade_type)
-        select_schema(dataset.kind, columns)
-        if limit is not None and limit < 1:
-            check_limit(limit)
+        check_scan(dataset, order, limit, trade_type, columns)
         kind = dataset.kind
         after = None if cursor is None else decode_cursor(cursor, order, position_types(kind))
         window = Window(dataset, start, end, order, after, trade_type)
         want = None if limit is None else limit + 1
         table = await scan_window(self._collection(dataset), window, want)
-        table = conform(table, select_schema(kind, None))
-        next_cursor = None
-        if limit is not None and table.num_rows > limit:
-            table = table.slice(0, limit)
-            next_cursor = encode_cursor(order, _position_of(kind, table, limit - 1))
-        return ArrowPage(table if columns is None else table.select(list(columns)), next_cursor)
+        table = conform(table, arrow_schema(kind))
+
+        def cursor_after(page: pa.Table, row: int) -> str:
+            return encode_cursor(order, _position_of(kind, page, row))
+
+        return page_of(table, limit, columns, cursor_after)
 
     async def scan_batches(
         self,

@@ -25,17 +25,18 @@ from petrosa_core.errors import StoreError, StoreUnavailable
 from petrosa_core.intervals import DAY_MS, FIXED_INTERVAL_MS
 from petrosa_core.market import _sql_query as q
 from petrosa_core.market import _sql_scan
-from petrosa_core.market._rules import check_batch, check_limit, check_order, check_trade_type
+from petrosa_core.market._rules import check_batch, check_limit, check_order
 from petrosa_core.market._sql_analytics import SqlAnalytics
 from petrosa_core.market._sql_tables import CODECS, TABLES
 from petrosa_core.market._sql_writes import row_writer
 from petrosa_core.market.columns import (
     BATCH_ROWS,
     ArrowPage,
+    check_scan,
     empty_table,
     in_batches,
+    page_of,
     records_to_table,
-    select_schema,
 )
 from petrosa_core.market.protocol import DatasetInfo, Order, Page, WriteResult
 from petrosa_core.migrations import upgrade
@@ -177,11 +178,7 @@ class SqlMarketStore(SqlAnalytics):
         trade_type: str | None = None,
         columns: Sequence[str] | None = None,
     ) -> ArrowPage:
-        check_order(order)
-        check_trade_type(dataset, trade_type)
-        select_schema(dataset.kind, columns)
-        if limit is not None and limit < 1:
-            check_limit(limit)
+        check_scan(dataset, order, limit, trade_type, columns)
         if self._columnar is None:
             return await self._scan_rows(
                 dataset, start, end, order, limit, cursor, trade_type, columns
@@ -198,11 +195,7 @@ class SqlMarketStore(SqlAnalytics):
                 flag_nulls=self._sqlite,
             )
         table = _sql_scan.finish(await self._columnar.fetch(stmt), dataset.kind)
-        next_cursor = None
-        if limit is not None and table.num_rows > limit:
-            table = table.slice(0, limit)
-            next_cursor = _cursor_of(dataset.kind, table, limit - 1)
-        return ArrowPage(table if columns is None else table.select(list(columns)), next_cursor)
+        return page_of(table, limit, columns, functools.partial(_cursor_of, dataset.kind))
 
     async def _scan_rows(
         self,
